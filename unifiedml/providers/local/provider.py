@@ -1,0 +1,754 @@
+"""The local backend: trains and serves TensorFlow models on this machine, no cloud account.
+
+* ``train`` starts a detached supervisor (:mod:`.runner`) that runs the user's
+  script with every platform's contract variables set, so a script written for
+  SageMaker script mode, Vertex AI or Azure ML runs here unchanged.
+* ``deploy`` starts a detached endpoint process (:mod:`.server`) serving the
+  SavedModel with the TensorFlow Serving REST API and the SageMaker container
+  routes, micro-batching requests and capturing traffic for drift checks.
+
+Both outlive the process that started them; their state lives in files under
+``<home>/local`` (see :mod:`.layout`) and in the state store. Importing this
+module does not import TensorFlow: only the job and the server do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+
+from unifiedml._ops import Backoff, retrying
+from unifiedml.errors import (
+    AlreadyExists,
+    AuthenticationError,
+    ConfigError,
+    NotFound,
+    ProviderError,
+)
+from unifiedml.providers.base import Capability, Provider, ProviderSettings
+from unifiedml.providers.local.layout import Layout, find_savedmodel, read_json, write_json_atomic
+from unifiedml.resources import Endpoint, Model, Prediction, Status, TrainingJob
+from unifiedml.specs import DeploymentSpec, TrainingSpec, validate_name
+from unifiedml.state import config_hash
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LocalProvider", "LocalSettings"]
+
+#: Cores each portable size gets locally (capped at what the machine has).
+_SIZE_CORES = {"cpu-small": 1, "cpu-medium": 2, "cpu-large": 4}
+
+_JOB_STATUS = {
+    "pending": Status.PENDING,
+    "running": Status.RUNNING,
+    "succeeded": Status.SUCCEEDED,
+    "failed": Status.FAILED,
+    "stopped": Status.STOPPED,
+}
+
+
+class LocalSettings(ProviderSettings):
+    """Settings of the local backend.
+
+    ``auth_token`` is the bearer token to send to endpoints that require one
+    (default: ``$UNIFIEDML_LOCAL_TOKEN``); it is never written anywhere.
+    """
+
+    python: str = Field(default_factory=lambda: sys.executable)
+    max_cores: int | None = Field(None, ge=1)
+    ready_timeout: float = Field(120.0, gt=0)
+    auth_token: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(os.environ["UNIFIEDML_LOCAL_TOKEN"])
+        if os.environ.get("UNIFIEDML_LOCAL_TOKEN")
+        else None
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _gpu_count() -> int:
+    """GPUs visible to this machine (nvidia-smi), 0 when none or no driver."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return 0
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+class LocalProvider(Provider):
+    """Trains and serves on this machine with TensorFlow. See the module docstring."""
+
+    name = "local"
+    Settings = LocalSettings
+    capabilities = frozenset(
+        {
+            Capability.TRAIN,
+            Capability.DEPLOY,
+            Capability.PREDICT,
+            Capability.TRAINING_LOGS,
+            Capability.STOP_TRAINING,
+            Capability.GPU,
+            Capability.CAPTURE,
+        }
+    )
+    UNSUPPORTED: ClassVar[dict[Capability, str]] = {
+        Capability.AUTOML: "the local backend has no AutoML search yet; use the built-in tabular trainer "
+        "(TrainingSpec.tabular) or a cloud provider's AutoML",
+        Capability.UPDATE_ENDPOINT: "the local backend cannot swap a model under a running endpoint yet; "
+        "deploy the new model to a new endpoint and delete the old one",
+        Capability.SPOT: "spot capacity is a cloud pricing option; local jobs run on this machine",
+        Capability.NATIVE_MONITOR: "there is no platform monitor on-prem; `unifiedml drift check` reads the "
+        "local endpoint's capture log instead",
+        Capability.BILLED_COST: "on-prem has no bill; cost is estimated from configured core-hour and "
+        "GPU-hour rates",
+    }
+    poll_backoff = Backoff(initial=0.2, factor=1.5, cap=2.0)
+
+    settings: LocalSettings
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.layout = Layout(self.state.home)
+        # Tokens of endpoints deployed by this process, so predict() can call them.
+        self._tokens: dict[str, str] = {}
+
+    # -- training ----------------------------------------------------------
+    def _train(self, spec: TrainingSpec, *, name: str, tags: dict[str, str]) -> TrainingJob:
+        job_dir = self.layout.job_dir(name)
+        if (job_dir / "job.json").exists():
+            # A retried create with the same name: the job exists, return it.
+            return self._get_training_job(name)
+        source_dir = Path(spec.source_dir).expanduser().resolve() if spec.source_dir else None
+        if spec.entry_point:
+            script = Path(spec.entry_point).expanduser()
+            if not script.is_absolute():
+                script = (source_dir or Path.cwd()) / script
+            if not script.is_file():
+                raise ConfigError(
+                    f"the entry point {str(script)!r} does not exist",
+                    field="entry_point",
+                    hint="give a path to a Python script (relative to source_dir when set)",
+                )
+            script = script.resolve()
+            cwd = source_dir or script.parent
+            command = [self.settings.python, "-u", str(script)]
+        else:
+            cwd = source_dir or Path.cwd()
+            command = [self.settings.python, "-u", "-m", str(spec.module)]
+        if source_dir is not None and not source_dir.is_dir():
+            raise ConfigError(f"{str(source_dir)!r} is not a directory", field="source_dir")
+        requirements: list[str] | str | None = spec.requirements
+        if isinstance(requirements, str):
+            req_path = Path(requirements).expanduser()
+            if not req_path.is_absolute():
+                req_path = cwd / req_path
+            if not req_path.is_file():
+                raise ConfigError(f"the requirements file {str(req_path)!r} does not exist", field="requirements")
+            requirements = str(req_path.resolve())
+
+        model_dir, output_dir = job_dir / "model", job_dir / "output"
+        channels: dict[str, Path] = {}
+        for channel, ref in spec.inputs.items():
+            if not ref.is_local:
+                raise ConfigError(
+                    f"the local backend reads local files only, not {ref.uri!r}",
+                    field=f"inputs.{channel}",
+                    hint="download the data first, or train on the cloud provider that holds it",
+                )
+            path = ref.local_path().resolve()
+            if not path.exists():
+                raise ConfigError(f"{str(path)!r} does not exist", field=f"inputs.{channel}")
+            channels[channel] = path
+        for d in (model_dir, output_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        channel_dirs: dict[str, str] = {}
+        for channel, path in channels.items():
+            # Channels are directories on every platform; a single file gets one of its own.
+            if path.is_dir():
+                channel_dirs[channel] = str(path)
+            else:
+                cdir = job_dir / "input" / "data" / channel
+                cdir.mkdir(parents=True, exist_ok=True)
+                (cdir / path.name).symlink_to(path)
+                channel_dirs[channel] = str(cdir)
+
+        cpus = self._cpus_for(spec)
+        gpus = _gpu_count() if (spec.resources.wants_gpu or spec.resources.size is None) else 0
+        env = self._contract_env(name, spec, model_dir, output_dir, channel_dirs, cpus, gpus)
+        args = [*spec.args]
+        for key, value in spec.hyperparameters.items():
+            args += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
+        command += args
+
+        write_json_atomic(
+            job_dir / "job.json",
+            {
+                "name": name,
+                "project": self.project,
+                "status": "pending",
+                "created_at": _now().isoformat(),
+                "tags": tags,
+                "entry_point": spec.entry_point,
+                "module": spec.module,
+                "hyperparameters": spec.hyperparameters,
+                "inputs": {k: str(v) for k, v in channels.items()},
+                "env_keys": sorted(env),
+                "model_dir": str(model_dir),
+                "output_dir": str(output_dir),
+            },
+        )
+        launch = job_dir / "launch.json"
+        fd = os.open(launch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(
+                {
+                    "home": str(self.state.home),
+                    "command": command,
+                    "cwd": str(cwd),
+                    "env": env,
+                    "requirements": requirements,
+                    "cpus": cpus,
+                    "gpus": gpus,
+                    "max_runtime_s": spec.max_runtime.total_seconds(),
+                    "model_dir": str(model_dir),
+                },
+                fh,
+            )
+        with open(job_dir / "supervisor.log", "a") as sup_log:
+            proc = subprocess.Popen(
+                [self.settings.python, "-m", "unifiedml.providers.local.runner", str(job_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=sup_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(job_dir),
+            )
+        data = read_json(job_dir / "job.json") or {}
+        data["runner_pid"] = proc.pid
+        if data.get("status") == "pending":
+            write_json_atomic(job_dir / "job.json", data)
+        logger.info("started local training job %s (supervisor pid %d)", name, proc.pid)
+        return self._get_training_job(name)
+
+    def _cpus_for(self, spec: TrainingSpec) -> list[int] | None:
+        available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        if available is None:
+            return None
+        if self.settings.max_cores:
+            available = available[: self.settings.max_cores]
+        want = _SIZE_CORES.get(spec.resources.size or "")
+        if want is None:
+            return available
+        return available[: min(want, len(available))]
+
+    def _contract_env(
+        self,
+        name: str,
+        spec: TrainingSpec,
+        model_dir: Path,
+        output_dir: Path,
+        channels: dict[str, str],
+        cpus: list[int] | None,
+        gpus: int,
+    ) -> dict[str, str]:
+        """The environment of the script: every platform's contract variables, so any of them holds."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("UML_", "SM_", "AIP_", "AZURE_ML_"))}
+        hps = json.dumps(spec.hyperparameters)
+        ncpu = str(len(cpus) if cpus else os.cpu_count() or 1)
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                # unifiedml's own
+                "UML_JOB_NAME": name,
+                "UML_MODEL_DIR": str(model_dir),
+                "UML_OUTPUT_DIR": str(output_dir),
+                "UML_HYPERPARAMETERS": hps,
+                "UML_NUM_CPUS": ncpu,
+                "UML_NUM_GPUS": str(gpus),
+                # SageMaker script mode
+                "SM_MODEL_DIR": str(model_dir),
+                "SM_OUTPUT_DATA_DIR": str(output_dir),
+                "SM_HPS": hps,
+                "SM_CHANNELS": json.dumps(sorted(channels)),
+                "SM_NUM_CPUS": ncpu,
+                "SM_NUM_GPUS": str(gpus),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_TRAINING_ENV": json.dumps({"job_name": name, "hyperparameters": spec.hyperparameters}),
+                # Vertex AI custom training
+                "AIP_MODEL_DIR": str(model_dir),
+                "AIP_CHECKPOINT_DIR": str(output_dir / "checkpoints"),
+                "AIP_TENSORBOARD_LOG_DIR": str(output_dir / "tensorboard"),
+                "CLOUD_ML_JOB_ID": name,
+                # Azure ML command job bindings
+                "AZURE_ML_OUTPUT_model_dir": str(model_dir),
+                "AZURE_ML_OUTPUT_output_dir": str(output_dir),
+            }
+        )
+        for channel, path in channels.items():
+            upper = channel.upper().replace("-", "_")
+            env[f"UML_CHANNEL_{upper}"] = path
+            env[f"SM_CHANNEL_{upper}"] = path
+            env[f"AZURE_ML_INPUT_{channel}"] = path
+        vertex = {"train": "AIP_TRAINING_DATA_URI", "validation": "AIP_VALIDATION_DATA_URI", "test": "AIP_TEST_DATA_URI"}
+        for channel, var in vertex.items():
+            if channel in channels:
+                env[var] = channels[channel]
+        if (spec.resources.size or "").startswith("cpu-"):
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        if cpus:
+            for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+                env.setdefault(var, ncpu)
+        env.update(spec.environment)
+        return env
+
+    def _job_from_file(self, data: dict[str, Any]) -> TrainingJob:
+        status = _JOB_STATUS.get(data.get("status", ""), Status.UNKNOWN)
+        reason = data.get("failure_reason")
+        if status in (Status.PENDING, Status.RUNNING) and not _pid_alive(data.get("runner_pid")):
+            # The supervisor died without recording an end (killed, machine rebooted).
+            status, reason = Status.FAILED, "the job's supervisor process exited without recording a result"
+        model = None
+        if data.get("model"):
+            model = self._model_from_info(data["model"])
+        return TrainingJob(
+            provider=self.name,
+            name=data["name"],
+            id=data["name"],
+            status=status,
+            created_at=_ts(data.get("created_at")),
+            started_at=_ts(data.get("started_at")),
+            ended_at=_ts(data.get("ended_at")),
+            model=model,
+            metrics=data.get("metrics") or {},
+            failure_reason=reason,
+            resources_used=data.get("resources_used") or {},
+            tags=data.get("tags") or {},
+            extra={
+                "job_dir": str(self.layout.job_dir(data["name"])),
+                "exit_code": data.get("exit_code"),
+                "hyperparameters": data.get("hyperparameters"),
+                "entry_point": data.get("entry_point") or data.get("module"),
+            },
+            _client=self,
+        )
+
+    def _get_training_job(self, name: str) -> TrainingJob:
+        data = read_json(self.layout.job_dir(name) / "job.json")
+        if data is None:
+            raise NotFound(f"no local training job named {name!r}", provider=self.name,
+                           hint="list jobs with `unifiedml jobs list`")
+        return self._job_from_file(data)
+
+    def _list_training_jobs(self) -> list[TrainingJob]:
+        root = self.layout.jobs_root()
+        jobs = []
+        for path in root.glob("*/job.json") if root.exists() else []:
+            data = read_json(path)
+            if data and data.get("project", self.project) == self.project and not data.get("deleted"):
+                jobs.append(self._job_from_file(data))
+        return sorted(jobs, key=lambda j: j.created_at or _now(), reverse=True)
+
+    def _training_logs(self, name: str, *, follow: bool) -> Iterator[str]:
+        job_dir = self.layout.job_dir(name)
+        if not (job_dir / "job.json").exists():
+            raise NotFound(f"no local training job named {name!r}", provider=self.name)
+        return self._tail(job_dir / "logs.txt", follow=follow, name=name)
+
+    def _tail(self, path: Path, *, follow: bool, name: str) -> Iterator[str]:
+        position = 0
+        buffer = ""
+        while True:
+            if path.exists():
+                with path.open("r", errors="replace") as fh:
+                    fh.seek(position)
+                    chunk = fh.read()
+                    position = fh.tell()
+                buffer += chunk
+                *lines, buffer = buffer.split("\n")
+                yield from lines
+            if not follow:
+                if buffer:
+                    yield buffer
+                return
+            if self._get_training_job(name).done:
+                follow = False  # one more read to drain what was written last
+                continue
+            time.sleep(0.2)
+
+    def _stop_training_job(self, name: str) -> None:
+        data = read_json(self.layout.job_dir(name) / "job.json")
+        if data is None:
+            raise NotFound(f"no local training job named {name!r}", provider=self.name)
+        pid = data.get("runner_pid")
+        if data.get("status") in ("pending", "running") and _pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+    def _delete_training_job(self, name: str) -> None:
+        job_file = self.layout.job_dir(name) / "job.json"
+        data = read_json(job_file)
+        if data is None:
+            return
+        self._stop_training_job(name)
+        data["deleted"] = True
+        write_json_atomic(job_file, data)
+
+    # -- models ------------------------------------------------------------
+    def _model_from_info(self, info: dict[str, Any]) -> Model:
+        return Model(
+            provider=self.name,
+            name=info["name"],
+            id=info.get("path", info["name"]),
+            artifact_uri=info["artifact_uri"],
+            framework=info.get("framework", "tensorflow"),
+            source_job=info.get("source_job"),
+            signature=info.get("schema"),
+            created_at=_ts(info.get("created_at")),
+            tags=info.get("tags") or {},
+            extra={"path": info.get("path")},
+            _client=self,
+        )
+
+    def _get_model(self, name: str) -> Model:
+        info = read_json(self.layout.model_file(name))
+        if info is None:
+            raise NotFound(
+                f"no local model named {name!r}",
+                provider=self.name,
+                hint="models come from successful training jobs, or `unifiedml models import PATH`",
+            )
+        return self._model_from_info(info)
+
+    def list_models(self) -> list[Model]:
+        """Deployable models known to the local backend, newest first."""
+        root = self.layout.models_root()
+        models = [self._model_from_info(info) for p in sorted(root.glob("*.json")) if (info := read_json(p))]
+        return sorted(models, key=lambda m: m.created_at or _now(), reverse=True)
+
+    def import_model(self, path: str | os.PathLike[str], *, name: str) -> Model:
+        """Register an existing SavedModel directory as a deployable model. Idempotent for the same path."""
+        validate_name(name)
+        found = find_savedmodel(Path(path).expanduser())
+        if found is None:
+            raise ConfigError(
+                f"no SavedModel (saved_model.pb) in {str(path)!r} or its numbered subdirectories",
+                field="path",
+            )
+        existing = read_json(self.layout.model_file(name))
+        if existing and existing.get("path") != str(found.resolve()):
+            raise AlreadyExists(f"a model named {name!r} already points elsewhere", provider=self.name)
+        meta = read_json(found / "unifiedml.json") or {}
+        info = {
+            "name": name,
+            "artifact_uri": found.resolve().as_uri(),
+            "path": str(found.resolve()),
+            "framework": "tensorflow",
+            "source_job": None,
+            "created_at": _now().isoformat(),
+            "tags": self.standard_tags("model", name),
+            "schema": meta.get("schema"),
+        }
+        write_json_atomic(self.layout.model_file(name), info)
+        self._record(kind="model", name=name, native_id=info["path"], tags=info["tags"], spec=None)
+        return self._model_from_info(info)
+
+    def _delete_model(self, name: str) -> None:
+        self.layout.model_file(name).unlink(missing_ok=True)
+
+    # -- endpoints ---------------------------------------------------------
+    def _deploy(self, model: Model, spec: DeploymentSpec, *, name: str, tags: dict[str, str]) -> Endpoint:
+        ep_dir = self.layout.endpoint_dir(name)
+        ep_file = ep_dir / "endpoint.json"
+        spec_hash = config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"}))
+        existing = read_json(ep_file)
+        if existing is not None:
+            current = self._endpoint_from_file(existing)
+            if current.status not in (Status.FAILED, Status.DELETED):
+                if existing.get("model") == model.name and existing.get("spec_hash") == spec_hash:
+                    return current
+                raise AlreadyExists(
+                    f"endpoint {name!r} already serves model {existing.get('model')!r}",
+                    provider=self.name,
+                    hint="delete it first, or deploy under another name",
+                )
+            self._stop_process(existing)
+        model_path = model.extra.get("path") or urlsplit(model.artifact_uri).path
+        if not Path(model_path, "saved_model.pb").exists():
+            raise ConfigError(f"model {model.name!r} has no SavedModel at {model_path}", field="model")
+        for stale in ("ready.json", "server.json", "endpoint.json"):
+            (ep_dir / stale).unlink(missing_ok=True)
+        ep_dir.mkdir(parents=True, exist_ok=True)
+        token = spec.auth_token.get_secret_value() if spec.auth_token else None
+        server_cfg = {
+            "name": name,
+            "model_name": model.name,
+            "model_dir": model_path,
+            "host": spec.host,
+            "port": spec.port or 0,
+            "token_sha256": hashlib.sha256(token.encode()).hexdigest() if token else None,
+            "capture_dir": str(self.layout.capture_dir(name)) if spec.capture.enabled else None,
+            "capture_sample_percent": spec.capture.sample_percent,
+            "max_batch_size": spec.max_batch_size,
+            "batch_timeout_ms": spec.batch_timeout_ms,
+            "max_body_bytes": int(spec.options_for("local").get("max_body_bytes", 10 * 1024 * 1024)),
+            "ready_file": str(ep_dir / "ready.json"),
+        }
+        write_json_atomic(ep_dir / "server.json", server_cfg)
+        with open(ep_dir / "server.log", "a") as log:
+            proc = subprocess.Popen(
+                [self.settings.python, "-m", "unifiedml.providers.local.server", "--config",
+                 str(ep_dir / "server.json")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(ep_dir),
+            )
+        if token:
+            self._tokens[name] = token
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        write_json_atomic(
+            ep_file,
+            {
+                "name": name,
+                "project": self.project,
+                "model": model.name,
+                "model_dir": model_path,
+                "pid": proc.pid,
+                "host": spec.host,
+                "created_at": _now().isoformat(),
+                "tags": tags,
+                "spec_hash": spec_hash,
+                "auth": bool(token),
+                "capture": spec.capture.enabled,
+                "cores": cores,
+                "gpus": _gpu_count(),
+            },
+        )
+        self.state.add_event(
+            provider=self.name,
+            kind="endpoint",
+            name=name,
+            event="endpoint_up",
+            attrs={"cores": cores, "gpus": _gpu_count(), "instance_type": None, "replicas": 1,
+                   "model": model.name},
+        )
+        return self._endpoint_from_file(read_json(ep_file) or {})
+
+    def _endpoint_from_file(self, data: dict[str, Any]) -> Endpoint:
+        name = data["name"]
+        ep_dir = self.layout.endpoint_dir(name)
+        ready = read_json(ep_dir / "ready.json")
+        alive = _pid_alive(data.get("pid"))
+        url = None
+        reason = None
+        if data.get("deleted"):
+            status = Status.DELETED
+        elif ready and ready.get("error"):
+            status, reason = Status.FAILED, ready["error"]
+        elif ready and alive:
+            status, url = Status.IN_SERVICE, ready.get("url")
+        elif alive:
+            status = Status.CREATING
+        else:
+            status, reason = Status.FAILED, "the endpoint process is not running"
+        logs_tail = None
+        if status is Status.FAILED:
+            self._record_down(data)
+            logs_tail = _file_tail(ep_dir / "server.log")
+        return Endpoint(
+            provider=self.name,
+            name=name,
+            id=name,
+            status=status,
+            url=url,
+            model=data.get("model"),
+            created_at=_ts(data.get("created_at")),
+            tags=data.get("tags") or {},
+            resources={"cores": data.get("cores"), "gpus": data.get("gpus")},
+            extra={
+                "pid": data.get("pid"),
+                "port": (ready or {}).get("port"),
+                "capture_dir": str(self.layout.capture_dir(name)) if data.get("capture") else None,
+                "auth": data.get("auth", False),
+                "failure_reason": reason,
+                "logs_tail": logs_tail,
+                "log_file": str(ep_dir / "server.log"),
+            },
+            _client=self,
+        )
+
+    def _record_down(self, data: dict[str, Any]) -> None:
+        """Record ``endpoint_down`` once per start (cost needs the uptime interval)."""
+        ep_file = self.layout.endpoint_dir(data["name"]) / "endpoint.json"
+        current = read_json(ep_file)
+        if current is None or current.get("down_recorded"):
+            return
+        current["down_recorded"] = True
+        write_json_atomic(ep_file, current)
+        self.state.add_event(provider=self.name, kind="endpoint", name=data["name"], event="endpoint_down",
+                             attrs={"cores": data.get("cores"), "gpus": data.get("gpus")})
+
+    def _get_endpoint(self, name: str) -> Endpoint:
+        data = read_json(self.layout.endpoint_dir(name) / "endpoint.json")
+        if data is None or data.get("deleted"):
+            raise NotFound(f"no local endpoint named {name!r}", provider=self.name,
+                           hint="list endpoints with `unifiedml endpoints list`")
+        return self._endpoint_from_file(data)
+
+    def _list_endpoints(self) -> list[Endpoint]:
+        root = self.layout.endpoints_root()
+        out = []
+        for path in sorted(root.glob("*/endpoint.json")) if root.exists() else []:
+            data = read_json(path)
+            if data and not data.get("deleted") and data.get("project", self.project) == self.project:
+                out.append(self._endpoint_from_file(data))
+        return out
+
+    def _stop_process(self, data: dict[str, Any], timeout: float = 15.0) -> None:
+        pid = data.get("pid")
+        if not _pid_alive(pid):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            logger.warning("endpoint process %d did not stop in %.0fs; killing it", pid, timeout)
+            os.kill(pid, signal.SIGKILL)
+
+    def _delete_endpoint(self, name: str) -> None:
+        ep_dir = self.layout.endpoint_dir(name)
+        data = read_json(ep_dir / "endpoint.json")
+        if data is None or data.get("deleted"):
+            return
+        self._stop_process(data)
+        self._record_down(data)
+        # Keep the capture log: drift checks read it after the endpoint is gone.
+        for entry in ep_dir.iterdir():
+            if entry.name == "capture":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        self._tokens.pop(name, None)
+
+    def wait_ready(self, name: str, timeout: float | None = None) -> Endpoint:
+        """Block until the endpoint answers (or failed); see :meth:`Endpoint.wait`."""
+        return self._get_endpoint(name).wait(timeout=timeout or self.settings.ready_timeout, progress=False)
+
+    # -- prediction --------------------------------------------------------
+    def _predict(self, name: str, instances: list[Any] | dict[str, list[Any]]) -> Prediction:
+        endpoint = self._get_endpoint(name)
+        if endpoint.status is not Status.IN_SERVICE or not endpoint.url:
+            raise ProviderError(
+                f"endpoint {name!r} is {endpoint.status.value}, not in service",
+                provider=self.name,
+                retryable=endpoint.status is Status.CREATING,
+                hint="wait for it with `endpoint.wait()`",
+            )
+        body_key = "inputs" if isinstance(instances, dict) else "instances"
+        body = json.dumps({body_key: instances}).encode()
+        token = self._tokens.get(name) or (
+            self.settings.auth_token.get_secret_value() if self.settings.auth_token else None
+        )
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        parts = urlsplit(endpoint.url)
+        path = f"/v1/models/{endpoint.model}:predict"
+
+        def call() -> tuple[int, bytes, float]:
+            start = time.perf_counter()
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (ConnectionError, OSError) as exc:
+                raise ProviderError(f"endpoint {name!r} is not reachable: {exc}", provider=self.name,
+                                    retryable=True) from exc
+            finally:
+                conn.close()
+            if resp.status in (502, 503, 504):
+                raise ProviderError(f"endpoint {name!r} answered HTTP {resp.status}", provider=self.name,
+                                    status_code=resp.status, retryable=True)
+            return resp.status, payload, (time.perf_counter() - start) * 1000
+
+        status, payload, latency = retrying(call, attempts=4, max_delay=15, what=f"predict on {name}")
+        try:
+            answer = json.loads(payload)
+        except ValueError as exc:
+            raise ProviderError(f"endpoint {name!r} answered non-JSON (HTTP {status})", provider=self.name,
+                                status_code=status) from exc
+        if status == 200:
+            preds = answer.get("predictions", answer.get("outputs"))
+            return Prediction(predictions=preds, model=endpoint.model, latency_ms=round(latency, 3),
+                              extra={"endpoint": name})
+        message = answer.get("error", f"HTTP {status}") if isinstance(answer, dict) else f"HTTP {status}"
+        if status == 400:
+            raise ConfigError(message, field="instances", provider=self.name)
+        if status == 401:
+            raise AuthenticationError(message, provider=self.name,
+                                      hint="pass the endpoint's token: set UNIFIEDML_LOCAL_TOKEN")
+        if status == 404:
+            raise NotFound(message, provider=self.name)
+        if status == 413:
+            raise ConfigError(message, field="instances", provider=self.name,
+                              hint="send fewer rows per request")
+        raise ProviderError(message, provider=self.name, status_code=status)
+
+
+def _file_tail(path: Path, lines: int = 20) -> str | None:
+    try:
+        with path.open("r", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:]).rstrip() or None
+    except FileNotFoundError:
+        return None
