@@ -145,6 +145,7 @@ def retrying(
     max_delay: float = 120.0,
     backoff: Backoff | None = None,
     what: str = "call",
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``call()``, retrying only retryable errors (see :func:`is_retryable`).
 
@@ -164,5 +165,6 @@ def retrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(max_delay),
         reraise=True,
         before_sleep=_log,
+        sleep=sleep,
     )
     return retryer(call)

@@ -323,10 +323,12 @@ def validate_spec(model: type[SpecT], data: Any, *, where: str | None = None) ->
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from(exc, where=where) from exc
+        raise config_error_from(exc, where=where, model=model) from exc
 
 
-def config_error_from(exc: ValidationError, *, where: str | None = None) -> ConfigError:
+def config_error_from(
+    exc: ValidationError, *, where: str | None = None, model: type[BaseModel] | None = None
+) -> ConfigError:
     """Turn pydantic's error into one ConfigError: the field path, what is wrong and the fix."""
     errors = exc.errors()
     first = errors[0]
@@ -337,19 +339,19 @@ def config_error_from(exc: ValidationError, *, where: str | None = None) -> Conf
     hint = None
     if first["type"] == "extra_forbidden":
         message = "unknown field"
-        hint = _suggest_field(exc.title, first["loc"])
+        hint = _suggest_field(model or _MODELS_BY_TITLE.get(exc.title), first["loc"])
     elif first["type"] == "missing":
         message = "this field is required"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return ConfigError(message + more, field=path or None, hint=hint)
 
 
-def _suggest_field(model_title: str, loc: tuple[Any, ...]) -> str | None:
+def _suggest_field(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
     """Find the model that owns the unknown key (walking nested specs) and suggest the closest field."""
     import difflib
     import typing
 
-    model: Any = _MODELS_BY_TITLE.get(model_title)
+    model: Any = root
     for part in loc[:-1]:
         if model is None:
             return None

@@ -115,7 +115,7 @@ class Provider(ABC):
             try:
                 self.settings = self.Settings.model_validate(dict(settings or {}))
             except ValidationError as exc:
-                raise config_error_from(exc, where=f"providers.{self.name}") from exc
+                raise config_error_from(exc, where=f"providers.{self.name}", model=self.Settings) from exc
 
     # -- capability checks -------------------------------------------------
     @classmethod
