@@ -1,0 +1,169 @@
+"""The local backend really trains: scripts and the built-in tabular trainer, in a detached supervisor."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from unifiedml import Client, TrainingSpec
+from unifiedml.errors import ConfigError, NotFound, OperationFailed
+from unifiedml.resources import Status
+
+from tests.conftest import PENGUINS
+
+pytestmark = pytest.mark.slow
+
+
+def _script(tmp_path: Path, body: str, name: str = "train.py") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+def test_tabular_trainer_exports_a_servable_savedmodel() -> None:
+    client = Client("local")
+    job = client.train(TrainingSpec.tabular(data=str(PENGUINS), target="species", epochs=3))
+    job.wait(timeout=300, progress=False)
+    assert job.status is Status.SUCCEEDED
+    assert job.model is not None
+    assert job.model.signature["task"] == "classification"
+    assert job.model.signature["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert set(job.model.signature["categorical"]) == {"island", "sex"}
+    assert "accuracy" in job.metrics
+    # the resources used are measured, not assumed
+    assert job.resources_used["cpu_seconds"] > 0
+    assert job.resources_used["max_rss_bytes"] > 10_000_000
+    events = [e.event for e in client.state.events(kind="training_job", name=job.name)]
+    assert events == ["job_start", "job_end"]
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(job.model.extra["path"])
+    fn = loaded.signatures["serving_default"]
+    out = fn(
+        bill_length_mm=tf.constant([[39.1]]), bill_depth_mm=tf.constant([[18.7]]),
+        flipper_length_mm=tf.constant([[181.0]]), body_mass_g=tf.constant([[3750.0]]),
+        year=tf.constant([[2007.0]]), island=tf.constant([["Torgersen"]]), sex=tf.constant([["male"]]),
+    )
+    assert out["probabilities"].shape == (1, 3)
+    assert out["label"].numpy()[0].decode() in ("Adelie", "Chinstrap", "Gentoo")
+
+
+def test_tabular_regression_and_missing_values(tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    lines = ["x,cat,y"] + [f"{i % 7 if i % 5 else ''},{'ab'[i % 2]},{(i % 7) * 2.5 + 1}" for i in range(120)]
+    csv.write_text("\n".join(lines) + "\n")
+    job = Client("local").train(TrainingSpec.tabular(data=str(csv), target="y", epochs=2))
+    job.wait(timeout=300, progress=False)
+    assert job.model.signature["task"] == "regression"
+    assert "mae" in job.metrics
+
+
+def test_a_script_gets_every_platforms_contract_and_streams_logs(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    script = _script(
+        tmp_path,
+        "import os, json\n"
+        "from unifiedml import runtime\n"
+        "print('hello from the job', flush=True)\n"
+        "keys = ['SM_MODEL_DIR', 'AIP_MODEL_DIR', 'AZURE_ML_OUTPUT_model_dir', 'UML_MODEL_DIR']\n"
+        "assert len({os.environ[k] for k in keys}) == 1\n"
+        "assert os.listdir(runtime.data_dir('train')) == ['d.csv']\n"
+        "assert os.environ['SM_CHANNEL_TRAIN'] == os.environ['AIP_TRAINING_DATA_URI']\n"
+        "print('hp', json.dumps(runtime.hyperparameters(), sort_keys=True))\n",
+    )
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(script), inputs={"train": str(data)},
+                                    hyperparameters={"epochs": 2, "name": "x"}))
+    lines = list(client.logs(job.name, follow=True))
+    job.wait(timeout=60, progress=False)
+    assert "hello from the job" in lines
+    assert 'hp {"epochs": 2, "name": "x"}' in lines
+    assert job.model is None  # the script wrote no SavedModel
+    assert job.status is Status.SUCCEEDED
+
+
+def test_a_failing_script_raises_with_the_log_tail(tmp_path: Path) -> None:
+    script = _script(tmp_path, "print('about to fail')\nraise ValueError('the data is wrong')\n")
+    job = Client("local").train(TrainingSpec(entry_point=str(script)))
+    with pytest.raises(OperationFailed) as info:
+        job.wait(timeout=60, progress=False)
+    assert "exited with code 1" in str(info.value)
+    assert "ValueError: the data is wrong" in info.value.logs_tail
+
+
+def test_max_runtime_is_enforced(tmp_path: Path) -> None:
+    script = _script(tmp_path, "import time\ntime.sleep(60)\n")
+    job = Client("local").train(TrainingSpec(entry_point=str(script), max_runtime="1s"))
+    job.wait(timeout=60, progress=False, raise_on_failure=False)
+    assert job.status is Status.FAILED
+    assert "max_runtime" in job.failure_reason
+
+
+def test_stop_ends_a_running_job(tmp_path: Path) -> None:
+    script = _script(tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(script)))
+    deadline = time.monotonic() + 30
+    while job.refresh().status is not Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job.stop()
+    job.wait(timeout=30, progress=False, raise_on_failure=False)
+    assert job.status is Status.STOPPED
+
+
+def test_a_dead_supervisor_is_reported_as_failed(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    script = _script(tmp_path, "import time\ntime.sleep(60)\n")
+    job = Client("local").train(TrainingSpec(entry_point=str(script)))
+    pid = json.loads((Path(job.extra["job_dir"]) / "job.json").read_text())["runner_pid"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert job.refresh().status is Status.FAILED
+    assert "supervisor" in job.failure_reason
+
+
+def test_bad_inputs_are_config_errors_before_anything_starts(tmp_path: Path) -> None:
+    client = Client("local")
+    with pytest.raises(ConfigError) as info:
+        client.train(TrainingSpec(entry_point=str(tmp_path / "missing.py")))
+    assert info.value.field == "entry_point"
+    script = _script(tmp_path, "pass\n")
+    with pytest.raises(ConfigError) as info:
+        client.train(TrainingSpec(entry_point=str(script), inputs={"train": "s3://bucket/key.csv"}))
+    assert info.value.field == "inputs.train"
+    with pytest.raises(ConfigError) as info:
+        client.train(TrainingSpec(entry_point=str(script), inputs={"train": str(tmp_path / "nope.csv")}))
+    assert info.value.field == "inputs.train"
+    assert client.jobs() == []
+
+
+def test_jobs_are_listed_and_missing_ones_are_not_found(tmp_path: Path) -> None:
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(_script(tmp_path, "pass\n")), name="listed-job"))
+    job.wait(timeout=60, progress=False)
+    assert [j.name for j in client.jobs()] == ["listed-job"]
+    with pytest.raises(NotFound):
+        client.get_job("nope")
+    job.delete()
+    job.delete()  # idempotent
+    assert client.jobs() == []
+
+
+def test_size_pins_the_job_to_cores(tmp_path: Path) -> None:
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("CPU affinity is Linux-only")
+    script = _script(tmp_path, "import os\nprint('cpus', len(os.sched_getaffinity(0)), os.environ['CUDA_VISIBLE_DEVICES']=='')\n")
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(script), resources={"size": "cpu-small"}))
+    job.wait(timeout=60, progress=False)
+    assert "cpus 1 True" in list(client.logs(job.name))
+    assert job.resources_used["cores"] == 1
