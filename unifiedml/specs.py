@@ -334,7 +334,9 @@ def config_error_from(
     first = errors[0]
     path = ".".join(str(p) for p in first["loc"] if p not in ("function-after", "function-before"))
     if where:
-        path = f"{where}.{path}" if path else where
+        # "file.yaml:" joins as "file.yaml:field"; "endpoints.web" as "endpoints.web.field"
+        sep = "" if where.endswith(":") else "."
+        path = f"{where}{sep}{path}" if path else where.rstrip(":")
     message = first["msg"].removeprefix("Value error, ")
     hint = None
     if first["type"] == "extra_forbidden":

@@ -49,13 +49,13 @@ def print_error(exc: BaseException) -> None:
         console.print_exception()
     if isinstance(exc, UnifiedMLError):
         first, _, rest = str(exc).partition("\n")
-        console.print(f"[bold red]error:[/] {escape(first)}")
+        console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
         if rest:
-            console.print(escape(rest), style="dim")
+            console.print(escape(rest), style="dim", soft_wrap=True)
         if exc.hint:
-            console.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+            console.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
     else:
-        console.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}", soft_wrap=True)
         if not debug_enabled():
             console.print("[yellow]hint:[/] run again with --debug for the traceback")
 

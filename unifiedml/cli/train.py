@@ -62,7 +62,7 @@ def train(
         from unifiedml.specs import TrainingSpec, validate_spec
 
         if spec_file is not None:
-            spec = validate_spec(TrainingSpec, yaml.safe_load(spec_file.read_text()), where=str(spec_file))
+            spec = validate_spec(TrainingSpec, yaml.safe_load(spec_file.read_text()), where=f"{spec_file}:")
         elif tabular is not None:
             if not target:
                 raise ConfigError("--tabular needs --target (the column to predict)", field="target")

@@ -1,0 +1,64 @@
+"""The local backend passes the shared provider contract, for real (TensorFlow training and serving)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PENGUINS, QUICKSTART
+from tests.contract.suite import ProviderContract
+from unifiedml import Client, Model, TrainingSpec
+from unifiedml.providers.local.layout import read_json
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def _module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("contract-home")
+
+
+class TestLocalContract(ProviderContract):
+    endpoint_prefix = "local-contract"
+
+    @pytest.fixture
+    def client(self, _module_home: Path, monkeypatch: pytest.MonkeyPatch) -> Client:
+        monkeypatch.setenv("UNIFIEDML_HOME", str(_module_home))
+        return Client("local", project="contract")
+
+    @pytest.fixture(scope="class")
+    def trained_model(self, _module_home: Path) -> Model:
+        # Train once for the whole class: the quickstart script, through the runtime contract.
+        client = Client("local", project="contract", home=_module_home)
+        job = client.train(
+            TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                         hyperparameters={"epochs": 2})
+        )
+        job.wait(timeout=300, progress=False)
+        assert job.model is not None
+        return job.model
+
+    @pytest.fixture
+    def instances(self) -> list[dict[str, Any]]:
+        return [
+            {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
+             "island": "Torgersen", "sex": "male"},
+            {"bill_length_mm": 46.5, "bill_depth_mm": 17.9, "flipper_length_mm": 192.0, "body_mass_g": 3500.0,
+             "island": "Dream", "sex": "female"},
+        ]
+
+    @pytest.fixture
+    def bad_instances(self) -> list[dict[str, Any]]:
+        return [{"bill_length_mm": "not a number", "island": "Dream"}]
+
+    @pytest.fixture
+    def native_tags(self, _module_home: Path) -> Any:
+        def read(handle: Any) -> dict[str, str]:
+            root = _module_home / "local"
+            path = root / ("jobs" if handle.kind == "training_job" else "endpoints") / handle.name
+            data = read_json(path / ("job.json" if handle.kind == "training_job" else "endpoint.json"))
+            return data["tags"]
+
+        return read
