@@ -110,7 +110,7 @@ def models_import(
 ) -> None:
     """Register an existing SavedModel with the local backend so it can be deployed."""
     try:
-        model = make_client("local").provider.import_model(path, name=name)  # type: ignore[attr-defined]
+        model = make_client("local").provider.import_model(str(path), name=name)
     except Exception as exc:
         raise fail(exc) from None
     emit(model.to_dict(), output, table=lambda: typer.echo(f"model {model.name} -> {model.artifact_uri}"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from unifiedml.cli.deploy_cmds import apply, config_app, destroy, gc, plan
 from unifiedml.cli.jobs import jobs_app, models_app
 from unifiedml.cli.providers import providers
 from unifiedml.cli.quickstart import quickstart
@@ -57,9 +58,14 @@ app.command()(deploy)
 app.command()(predict)
 app.command()(providers)
 app.command()(quickstart)
+app.command()(plan)
+app.command()(apply)
+app.command()(destroy)
+app.command()(gc)
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

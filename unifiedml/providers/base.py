@@ -260,6 +260,21 @@ class Provider(ABC):
         self.require(Capability.DEPLOY)
         return self._get_model(name)
 
+    def import_model(self, artifact: str, *, name: str) -> Model:
+        """Register an existing model artifact (a SavedModel folder or the provider's URI) under ``name``.
+
+        Idempotent for the same artifact; raises AlreadyExists when ``name`` points elsewhere.
+        """
+        self.require(Capability.DEPLOY)
+        from unifiedml.specs import validate_name
+
+        validate_name(name)
+        with self._journaled(kind="model", name=name, action="create"):
+            model = self._import_model(artifact, name=name, tags=self.standard_tags("model", name))
+            self._record(kind="model", name=name, native_id=model.id, tags=model.tags, spec=None,
+                         extra={"artifact": artifact})
+        return model
+
     def delete_model(self, name: str) -> None:
         """Delete a model. Idempotent."""
         self.require(Capability.DEPLOY)
@@ -376,6 +391,9 @@ class Provider(ABC):
         raise self._unsupported(Capability.DEPLOY)
 
     def _delete_model(self, name: str) -> None:
+        raise self._unsupported(Capability.DEPLOY)
+
+    def _import_model(self, artifact: str, *, name: str, tags: dict[str, str]) -> Model:
         raise self._unsupported(Capability.DEPLOY)
 
     def _deploy(self, model: Model, spec: DeploymentSpec, *, name: str, tags: dict[str, str]) -> Endpoint:

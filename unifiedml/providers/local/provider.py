@@ -43,7 +43,7 @@ from unifiedml.errors import (
 from unifiedml.providers.base import Capability, Provider, ProviderSettings
 from unifiedml.providers.local.layout import Layout, find_savedmodel, read_json, write_json_atomic
 from unifiedml.resources import Endpoint, Model, Prediction, Status, TrainingJob
-from unifiedml.specs import DeploymentSpec, TrainingSpec, validate_name
+from unifiedml.specs import DeploymentSpec, TrainingSpec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
@@ -158,9 +158,17 @@ class LocalProvider(Provider):
     # -- training ----------------------------------------------------------
     def _train(self, spec: TrainingSpec, *, name: str, tags: dict[str, str]) -> TrainingJob:
         job_dir = self.layout.job_dir(name)
-        if (job_dir / "job.json").exists():
-            # A retried create with the same name: the job exists, return it.
-            return self._get_training_job(name)
+        previous = read_json(job_dir / "job.json")
+        if previous is not None:
+            existing = self._job_from_file(previous)
+            if not previous.get("deleted") and existing.status not in (Status.FAILED, Status.STOPPED):
+                # A retried create with the same name: the job exists (running or done), return it.
+                return existing
+            # A failed, stopped or deleted job of that name: start over in a clean folder.
+            shutil.rmtree(job_dir)
+        elif job_dir.exists():
+            # Left by a create interrupted before job.json was written.
+            shutil.rmtree(job_dir)
         source_dir = Path(spec.source_dir).expanduser().resolve() if spec.source_dir else None
         if spec.entry_point:
             script = Path(spec.entry_point).expanduser()
@@ -468,18 +476,20 @@ class LocalProvider(Provider):
         models = [self._model_from_info(info) for p in sorted(root.glob("*.json")) if (info := read_json(p))]
         return sorted(models, key=lambda m: m.created_at or _now(), reverse=True)
 
-    def import_model(self, path: str | os.PathLike[str], *, name: str) -> Model:
-        """Register an existing SavedModel directory as a deployable model. Idempotent for the same path."""
-        validate_name(name)
-        found = find_savedmodel(Path(path).expanduser())
+    def _import_model(self, artifact: str, *, name: str, tags: dict[str, str]) -> Model:
+        path = Path(urlsplit(artifact).path if artifact.startswith("file://") else artifact).expanduser()
+        found = find_savedmodel(path)
         if found is None:
             raise ConfigError(
                 f"no SavedModel (saved_model.pb) in {str(path)!r} or its numbered subdirectories",
-                field="path",
+                field="artifact",
             )
         existing = read_json(self.layout.model_file(name))
-        if existing and existing.get("path") != str(found.resolve()):
-            raise AlreadyExists(f"a model named {name!r} already points elsewhere", provider=self.name)
+        if existing:
+            if existing.get("path") != str(found.resolve()):
+                raise AlreadyExists(f"a model named {name!r} already points to {existing.get('path')}",
+                                    provider=self.name)
+            return self._model_from_info(existing)
         meta = read_json(found / "unifiedml.json") or {}
         info = {
             "name": name,
@@ -488,11 +498,10 @@ class LocalProvider(Provider):
             "framework": "tensorflow",
             "source_job": None,
             "created_at": _now().isoformat(),
-            "tags": self.standard_tags("model", name),
+            "tags": tags,
             "schema": meta.get("schema"),
         }
         write_json_atomic(self.layout.model_file(name), info)
-        self._record(kind="model", name=name, native_id=info["path"], tags=info["tags"], spec=None)
         return self._model_from_info(info)
 
     def _delete_model(self, name: str) -> None:
@@ -515,6 +524,8 @@ class LocalProvider(Provider):
                     hint="delete it first, or deploy under another name",
                 )
             self._stop_process(existing)
+        else:
+            self._stop_process({"name": name})  # servers of an interrupted earlier create
         model_path = model.extra.get("path") or urlsplit(model.artifact_uri).path
         if not Path(model_path, "saved_model.pb").exists():
             raise ConfigError(f"model {model.name!r} has no SavedModel at {model_path}", field="model")
@@ -648,25 +659,46 @@ class LocalProvider(Provider):
                 out.append(self._endpoint_from_file(data))
         return out
 
+    def _server_pids(self, name: str) -> set[int]:
+        """Server processes started for endpoint ``name``, found by their command line.
+
+        A create interrupted between starting the server and recording its pid
+        leaves a process nothing points to; scanning finds it so it is stopped,
+        not orphaned.
+        """
+        config = str(self.layout.endpoint_dir(name) / "server.json")
+        pids: set[int] = set()
+        for entry in Path("/proc").glob("[0-9]*/cmdline") if Path("/proc").is_dir() else []:
+            try:
+                argv = entry.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"unifiedml.providers.local.server" in argv and config.encode() in argv:
+                pids.add(int(entry.parent.name))
+        return {p for p in pids if _pid_alive(p)}
+
     def _stop_process(self, data: dict[str, Any], timeout: float = 15.0) -> None:
-        pid = data.get("pid")
-        if not _pid_alive(pid):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        pids = self._server_pids(data["name"])
+        if _pid_alive(data.get("pid")):
+            pids.add(data["pid"])
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
+        while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
             time.sleep(0.05)
-        if _pid_alive(pid):
-            logger.warning("endpoint process %d did not stop in %.0fs; killing it", pid, timeout)
-            os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            if _pid_alive(pid):
+                logger.warning("endpoint process %d did not stop in %.0fs; killing it", pid, timeout)
+                os.kill(pid, signal.SIGKILL)
 
     def _delete_endpoint(self, name: str) -> None:
         ep_dir = self.layout.endpoint_dir(name)
         data = read_json(ep_dir / "endpoint.json")
         if data is None or data.get("deleted"):
+            self._stop_process({"name": name})  # a create interrupted before endpoint.json was written
             return
         self._stop_process(data)
         self._record_down(data)
