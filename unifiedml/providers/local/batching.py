@@ -1,9 +1,11 @@
 """Micro-batching: merge concurrent predict requests into one model call.
 
 Requests are queued on the event loop. A batch is dispatched when it holds
-``max_batch_size`` rows, or ``timeout_s`` after its first request arrived,
-whichever is first; while the model is busy the next batch keeps filling, so
-under load batches grow on their own and the timeout is not paid twice. One
+``max_batch_size`` rows, ``timeout_s`` after its first request arrived, or as
+soon as it cannot grow any more (``can_grow()`` is false: the server reports
+that every open connection is already waiting for an answer, so no request can
+join), whichever is first. While the model is busy the next batch keeps
+filling, so under load batches grow on their own and the timeout is not paid twice. One
 batch runs at a time on a dedicated model thread (TensorFlow releases the GIL
 while it computes, so the event loop keeps serving HTTP). A request larger
 than ``max_batch_size`` rows, or one whose rows cannot be merged, runs alone.
@@ -58,6 +60,7 @@ class MicroBatcher:
         timeout_s: float,
         rows_of: Callable[[Any], int],
         mergeable: Callable[[Any], bool] = lambda item: True,
+        can_grow: Callable[[], bool] | None = None,
         max_in_flight: int = 1,
     ) -> None:
         self._run_batch = run_batch
@@ -72,6 +75,8 @@ class MicroBatcher:
         self._timer: asyncio.TimerHandle | None = None
         self._due = False
         self._in_flight = 0
+        self._can_grow = can_grow
+        self._check_scheduled = False
         self.stats = BatchStats()
 
     @property
@@ -94,11 +99,23 @@ class MicroBatcher:
         ):
             self._due = True
             self._dispatch()
-        elif self._timer is None and not self._due:
-            self._timer = loop.call_later(self.timeout_s, self._on_timer)
+        else:
+            if self._timer is None and not self._due:
+                self._timer = loop.call_later(self.timeout_s, self._on_timer)
+            if self._can_grow is not None and not self._check_scheduled:
+                # Look again once the requests read in this loop iteration are all queued.
+                self._check_scheduled = True
+                loop.call_soon(self._check)
         return fut
 
     # -- internals (event loop thread) --------------------------------------
+    def _check(self) -> None:
+        """Dispatch early when the batch cannot grow: every client is already waiting for an answer."""
+        self._check_scheduled = False
+        if self._queue and self._can_grow is not None and not self._can_grow():
+            self._due = True
+            self._dispatch()
+
     def _on_timer(self) -> None:
         self._timer = None
         self._due = True
@@ -175,7 +192,8 @@ class MicroBatcher:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
-        if self._queue and self._timer is None:
-            # The queue filled while the model was busy: its first request already waited.
+        if self._queue and (self._timer is None or (self._can_grow is not None and not self._can_grow())):
+            # The queue filled while the model was busy and its timer ran out, or no more
+            # requests can join it: run it now.
             self._due = True
         self._dispatch()

@@ -9,7 +9,8 @@ The drift engine reads exactly this format, so keep it stable. Each line of
 
 ``instances`` are row dicts keyed by input name whether the client sent rows or
 columns; missing values (JSON null, NaN) are ``null``. ``predictions`` are the
-per-row predictions as returned to the client.
+per-row predictions as returned to the client (the server passes the JSON text
+it sent, which is spliced in as is, so the log holds exactly what the client got).
 
 The request path only stamps the record and appends it to a list; a background
 thread turns records into lines and writes each hour's file with one ``write``
@@ -64,7 +65,7 @@ class CaptureWriter:
         self._rows_of = rows_of
         self._flush_interval = flush_interval_s
         self._max_pending = max_pending
-        self._pending: list[tuple[datetime, str, Any, list[Any]]] = []
+        self._pending: list[tuple[datetime, str, Any, list[Any] | bytes]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -75,9 +76,12 @@ class CaptureWriter:
         """Whether the next request should be captured (``capture_sample_percent``)."""
         return self.sample_percent >= 100.0 or random.random() * 100.0 < self.sample_percent
 
-    def record(self, *, request_id: str, payload: Any, predictions: list[Any],
+    def record(self, *, request_id: str, payload: Any, predictions: list[Any] | bytes,
                ts: datetime | None = None) -> None:
-        """Queue one request for the log. Thread-safe, non-blocking; never raises for a full buffer."""
+        """Queue one request for the log. Thread-safe, non-blocking; never raises for a full buffer.
+
+        ``predictions`` is the per-row list, or its JSON text (bytes) as already sent to the client.
+        """
         stamp = ts or datetime.now(UTC)
         with self._lock:
             if len(self._pending) >= self._max_pending:
@@ -111,7 +115,7 @@ class CaptureWriter:
             except Exception:  # a full disk must not kill serving; the next drain retries new records
                 logger.exception("writing the capture log failed")
 
-    def _write(self, batch: list[tuple[datetime, str, Any, list[Any]]]) -> None:
+    def _write(self, batch: list[tuple[datetime, str, Any, list[Any] | bytes]]) -> None:
         by_file: dict[str, list[str]] = {}
         for stamp, request_id, payload, predictions in batch:
             try:
@@ -126,19 +130,22 @@ class CaptureWriter:
                 fh.write("\n".join(lines) + "\n")
             self.lines_written += len(lines)
 
-    def _line(self, stamp: datetime, request_id: str, payload: Any, predictions: list[Any]) -> str:
-        return json.dumps(
+    def _line(self, stamp: datetime, request_id: str, payload: Any, predictions: list[Any] | bytes) -> str:
+        head = json.dumps(
             {
                 "ts": stamp.isoformat(timespec="microseconds"),
                 "request_id": request_id,
                 "endpoint": self.endpoint,
                 "model": self.model,
                 "instances": self._rows_of(payload),
-                "predictions": _clean(predictions),
             },
             separators=(",", ":"),
-            allow_nan=False,
         )
+        if isinstance(predictions, bytes):
+            preds = predictions.decode()
+        else:
+            preds = json.dumps(_clean(predictions), separators=(",", ":"), allow_nan=False)
+        return f'{head[:-1]},"predictions":{preds}}}'
 
 def _clean(v: Any) -> Any:
     """Predictions with NaN/inf as null, so every line is strict JSON."""

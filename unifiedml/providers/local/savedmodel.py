@@ -114,6 +114,8 @@ class Signature:
         self._by_name = {s.name: s for s in self.inputs}
         self._single = self.inputs[0] if len(self.inputs) == 1 else None
         self._convert = {s.name: _converter(s) for s in self.inputs}
+        self._scalar_rows = all(s.row_shape in ((), (1,)) for s in self.inputs)
+        self._string_idx = [i for i, s in enumerate(self.inputs) if s.kind == "string"]
 
     # -- description -------------------------------------------------------
     def metadata(self, model_name: str) -> dict[str, Any]:
@@ -219,6 +221,11 @@ class Signature:
         A scalar-per-row input (shape ``(None,)`` or ``(None, 1)``) is given as
         the scalar; larger rows as nested lists. Bytes are decoded as UTF-8.
         """
+        if self._scalar_rows:
+            cols = [payload.columns[n] for n in self.input_names]
+            if not any(type(v) is bytes for i in self._string_idx for v in cols[i]):
+                names = self.input_names
+                return [dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]
         rows: list[dict[str, Any]] = [{} for _ in range(payload.rows)]
         for spec in self.inputs:
             col = payload.columns[spec.name]
@@ -280,11 +287,11 @@ def _scalar_converter(spec: InputSpec) -> Any:
         def conv(v: Any) -> Any:
             t = type(v)
             if t is float:
-                return v
+                return v if v == v else None  # NaN is a missing value, like null
             if t is int:
                 return float(v)
             if v is None:
-                return math.nan
+                return None  # kept for the capture log; the model gets NaN
             raise bad(v, "a number")
     elif kind == "int":
         def conv(v: Any) -> Any:
@@ -375,13 +382,23 @@ class LoadedModel:
         self.signature = signature
 
     @classmethod
-    def load(cls, model_dir: str) -> LoadedModel:
+    def load(cls, model_dir: str, *, threads: int = 0) -> LoadedModel:
         """Load ``model_dir`` with ``tf.saved_model.load`` and pick ``serving_default`` (else ``serve``).
 
+        ``threads`` > 0 sets TensorFlow's intra- and inter-op thread pools
+        (process-wide; ignored with a warning once TensorFlow has run ops).
         Blocks for the load (seconds). Raises ``ValueError`` with a one-line
         message when the directory holds no usable signature.
         """
         import tensorflow as tf
+
+        if threads > 0:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:
+                if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+                    logger.warning("TensorFlow is already initialised; keeping its thread pools")
 
         loaded = tf.saved_model.load(model_dir)
         sigs = dict(getattr(loaded, "signatures", {}) or {})
@@ -428,6 +445,8 @@ class LoadedModel:
                 shape = (total, *spec.row_shape)
                 if spec.kind == "string":
                     arr = np.array(["" if v is None else v for v in flat], dtype=object).reshape(shape)
+                elif spec.kind == "float":
+                    arr = np.array(flat, dtype=spec.dtype).reshape(shape)  # None (missing) becomes NaN
                 else:
                     arr = np.asarray(flat, dtype=spec.dtype).reshape(shape)
                 feed[spec.name] = tf.constant(arr)
