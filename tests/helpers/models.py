@@ -29,12 +29,14 @@ def synthetic_rows(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        rows.append({
-            "bill_length_mm": round(32.0 + rng.random() * 28 + i * 1e-3, 3),
-            "bill_depth_mm": round(13.0 + rng.random() * 8, 3),
-            "flipper_length_mm": round(170.0 + rng.random() * 60, 3),
-            "island": ISLANDS[rng.randrange(3)],
-        })
+        rows.append(
+            {
+                "bill_length_mm": round(32.0 + rng.random() * 28 + i * 1e-3, 3),
+                "bill_depth_mm": round(13.0 + rng.random() * 8, 3),
+                "flipper_length_mm": round(170.0 + rng.random() * 60, 3),
+                "island": ISLANDS[rng.randrange(3)],
+            }
+        )
     return rows
 
 
@@ -47,9 +49,7 @@ def build_tabular_model(export_dir: Path, *, epochs: int = 5) -> Path:
     keras.utils.set_random_seed(7)
     rows = synthetic_rows(240, seed=1)
     labels = np.array([(int(r["bill_length_mm"] > 45) + ISLANDS.index(r["island"])) % 3 for r in rows])
-    columns: dict[str, np.ndarray] = {
-        c: np.array([[r[c]] for r in rows], dtype="float32") for c in NUMERIC
-    }
+    columns: dict[str, np.ndarray] = {c: np.array([[r[c]] for r in rows], dtype="float32") for c in NUMERIC}
     columns[CATEGORICAL] = np.array([[r[CATEGORICAL]] for r in rows])
     inputs: dict[str, Any] = {}
     feats = []

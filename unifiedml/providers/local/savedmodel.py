@@ -195,6 +195,7 @@ class Signature:
                 raise PayloadError(f"unknown feature {name!r}; expected {', '.join(self.input_names)}")
         columns: dict[str, list[Any]] = {}
         rows: int | None = None
+        first = ""
         for spec in self.inputs:
             if spec.name not in inputs:
                 raise PayloadError(f"missing feature {spec.name!r}")
@@ -202,10 +203,10 @@ class Signature:
             if not isinstance(values, list) or not values:
                 raise PayloadError(f"feature {spec.name!r}: expected a non-empty list with one value per row")
             if rows is None:
-                rows = len(values)
+                rows, first = len(values), spec.name
             elif len(values) != rows:
                 raise PayloadError(
-                    f"feature {spec.name!r}: has {len(values)} rows, other features have {rows}")
+                    f"feature {spec.name!r} has {len(values)} rows but feature {first!r} has {rows}")
             out: list[Any] = []
             conv = self._convert[spec.name]
             for i, v in enumerate(values):
@@ -340,11 +341,12 @@ def _converter(spec: InputSpec) -> Any:
         return conv_nested
 
     def conv_tensor(v: Any, out: list[Any], row: int) -> None:
-        _walk(v, shape, scalar, out, name, row)
+        _walk(v, shape, scalar, out, name, row, shape)
     return conv_tensor
 
 
-def _walk(v: Any, shape: tuple[int | None, ...], scalar: Any, out: list[Any], name: str, row: int) -> None:
+def _walk(v: Any, shape: tuple[int | None, ...], scalar: Any, out: list[Any], name: str, row: int,
+          full: tuple[int | None, ...]) -> None:
     if not shape:
         if type(v) is list:
             raise PayloadError(f"feature {name!r}: instance {row} is nested deeper than its shape")
@@ -352,10 +354,10 @@ def _walk(v: Any, shape: tuple[int | None, ...], scalar: Any, out: list[Any], na
         return
     if type(v) is not list or len(v) != shape[0]:
         got = f"{len(v)} values" if type(v) is list else type(v).__name__
-        raise PayloadError(f"feature {name!r}: instance {row} must have shape {_shape_text(shape)}; "
+        raise PayloadError(f"feature {name!r}: instance {row} must have shape {_shape_text(full)}; "
                            f"got {got} where {shape[0]} were expected")
     for x in v:
-        _walk(x, shape[1:], scalar, out, name, row)
+        _walk(x, shape[1:], scalar, out, name, row, full)
 
 
 def _walk_any(v: Any, scalar: Any) -> Any:

@@ -389,6 +389,10 @@ class _HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.app.draining:
+            self.closing = True
+            transport.close()
+            return
         self.app.connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -634,6 +638,7 @@ class _Server:
             logger.info("stopping: no new connections; finishing in-flight requests")
             server.close()
             app.draining = True
+            await asyncio.sleep(0.05)  # connections accepted just before the close get to connection_made
             deadline = time.monotonic() + self.config.drain_timeout_s
             while time.monotonic() < deadline:
                 for conn in list(app.connections):
