@@ -20,6 +20,19 @@ def _module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("contract-home")
 
 
+@pytest.fixture(scope="module")
+def _trained_model(_module_home: Path) -> Model:
+    """Train once for the module: the quickstart script, through the runtime contract."""
+    client = Client("local", project="contract", home=_module_home)
+    job = client.train(
+        TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                     hyperparameters={"epochs": 2})
+    )
+    job.wait(timeout=300, progress=False)
+    assert job.model is not None
+    return job.model
+
+
 class TestLocalContract(ProviderContract):
     endpoint_prefix = "local-contract"
 
@@ -28,17 +41,9 @@ class TestLocalContract(ProviderContract):
         monkeypatch.setenv("UNIFIEDML_HOME", str(_module_home))
         return Client("local", project="contract")
 
-    @pytest.fixture(scope="class")
-    def trained_model(self, _module_home: Path) -> Model:
-        # Train once for the whole class: the quickstart script, through the runtime contract.
-        client = Client("local", project="contract", home=_module_home)
-        job = client.train(
-            TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
-                         hyperparameters={"epochs": 2})
-        )
-        job.wait(timeout=300, progress=False)
-        assert job.model is not None
-        return job.model
+    @pytest.fixture
+    def trained_model(self, _trained_model: Model) -> Model:
+        return _trained_model
 
     @pytest.fixture
     def instances(self) -> list[dict[str, Any]]:

@@ -157,6 +157,11 @@ class _Applier:
     # -- driver --------------------------------------------------------------
     def run_item(self, item: PlanItem, fn: Callable[[PlanItem], None]) -> None:
         if item.action == "noop":
+            if item.kind == "endpoint":
+                # It may be one an interrupted run started that is still coming up.
+                self.provider_for(item.provider).get_endpoint(item.native_name).wait(
+                    timeout=self.wait_timeout, progress=False
+                )
             self._record(item)  # adopt what an interrupted run made
             return
         intent = self._intent(item)
