@@ -165,6 +165,9 @@ class Signature:
     def _parse_instances(self, instances: Any) -> Payload:
         if not isinstance(instances, list) or not instances:
             raise PayloadError("'instances' must be a non-empty list")
+        fast = self._parse_scalar_dicts(instances) if self._scalar_rows else None
+        if fast is not None:
+            return fast
         columns: dict[str, list[Any]] = {n: [] for n in self.input_names}
         single = self._single
         for i, inst in enumerate(instances):
@@ -184,6 +187,35 @@ class Signature:
                                    f"{', '.join(self.input_names)}")
         return Payload(columns=columns, rows=len(instances), columnar=False,
                        merge=all(s.fixed for s in self.inputs))
+
+    def _parse_scalar_dicts(self, instances: list[Any]) -> Payload | None:
+        """The common tabular case in bulk: dict rows holding exactly the inputs, plain scalar values.
+
+        Returns None whenever anything is unusual (a missing or extra key, a
+        value needing conversion or an error message), and the row-by-row
+        parser then handles it; so both paths accept and reject the same bodies.
+        """
+        n = len(self.inputs)
+        if not all(type(inst) is dict and len(inst) == n for inst in instances):
+            return None
+        try:
+            columns = {name: [inst[name] for inst in instances] for name in self.input_names}
+        except KeyError:
+            return None
+        for spec in self.inputs:
+            col = columns[spec.name]
+            kind = spec.kind
+            if kind == "float":
+                ok = all(type(v) is float and v == v for v in col)  # NaN (v != v) becomes None below
+            elif kind == "string":
+                ok = all(type(v) is str for v in col)
+            elif kind == "int":
+                ok = all(type(v) is int for v in col)
+            else:
+                ok = all(type(v) is bool for v in col)
+            if not ok:
+                return None
+        return Payload(columns=columns, rows=len(instances), columnar=False)
 
     def _parse_inputs(self, inputs: Any) -> Payload:
         if not isinstance(inputs, dict):

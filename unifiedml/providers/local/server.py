@@ -23,7 +23,9 @@ missing or wrong bearer token, 404 unknown model or route, 405 wrong method,
 
 The HTTP/1.1 layer is a small asyncio protocol (keep-alive, pipelining,
 ``Expect: 100-continue``; no chunked request bodies): it was measured faster
-than the stdlib servers and needs no dependency. Concurrent predict requests
+than the stdlib servers and needs no dependency. JSON goes through ``orjson``
+when it is installed (the per-request JSON cost dominates 64-row requests),
+else the stdlib ``json``. Concurrent predict requests
 are merged by :mod:`.batching`; the model runs on one worker thread. Sampled
 requests go to the capture log (:mod:`.capture`). SIGTERM/SIGINT stop accepting,
 finish in-flight requests, flush the capture log and exit 0. A failure to
@@ -170,8 +172,19 @@ class ServerConfig:
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+try:  # orjson (optional, in the `local` extra) parses 4x and writes floats 15x faster than json
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)  # NaN and inf become null: strict JSON
+
+except ImportError:  # pragma: no cover - exercised where orjson is not installed
+    _loads = json.loads
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _error(status: int, message: str) -> tuple[int, bytes, dict[str, str] | None]:
@@ -295,8 +308,8 @@ class _App:
     # -- predict -----------------------------------------------------------
     def _predict(self, body: bytes) -> Response | asyncio.Future[Response]:
         try:
-            data = json.loads(body)
-        except ValueError as exc:
+            data = _loads(body)
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError too
             return _error(400, f"malformed JSON: {exc}")
         if self.signature is None:
             return self._noop(data)
