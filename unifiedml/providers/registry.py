@@ -38,6 +38,7 @@ class ProviderInfo:
 #: Built-in providers. A provider is listed here only once it is implemented.
 BUILTIN: dict[str, ProviderInfo] = {
     "local": ProviderInfo("local", "unifiedml.providers.local.provider", "LocalProvider", "local"),
+    "sagemaker": ProviderInfo("sagemaker", "unifiedml.providers.sagemaker.provider", "SageMakerProvider", "aws"),
 }
 
 

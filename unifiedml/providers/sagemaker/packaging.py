@@ -1,0 +1,224 @@
+"""Packaging code and data for SageMaker: the source archive and content-addressed data uploads.
+
+* The **source archive** is ``sourcedir.tar.gz`` holding the entry point's
+  folder plus ``unifiedml/__init__.py`` (empty) and ``unifiedml/runtime.py``,
+  so ``from unifiedml import runtime`` works in the training container, where
+  unifiedml is not installed. The archive is built deterministically (sorted
+  members, zero mtimes), so its hash names its S3 key and an unchanged folder
+  is not uploaded twice.
+* **Local data** goes to ``<prefix>/data/<sha256>/``: a file or folder whose
+  content is already there (a ``<sha256>.complete`` marker is written last) is not
+  uploaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import logging
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unifiedml.errors import ConfigError, NotFound
+from unifiedml.providers.sagemaker.errors import call
+from unifiedml.providers.sagemaker.naming import s3_join
+from unifiedml.specs import TrainingSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SourceArchive", "build_source_archive", "check_s3_uri", "upload_data", "upload_if_absent"]
+
+_SKIP_DIRS = {
+    "__pycache__",
+    ".git",
+    ".venv",
+    "venv",
+    ".unifiedml",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+_MAX_SOURCE_BYTES = 200 * 1024 * 1024
+LAUNCHER = "_unifiedml_entry.py"
+
+
+@dataclass(frozen=True)
+class SourceArchive:
+    data: bytes
+    sha256: str
+    program: str  # the script the container runs, relative to the archive root
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_source_archive(spec: TrainingSpec, *, cwd: Path | None = None) -> SourceArchive:
+    """Build ``sourcedir.tar.gz`` for ``spec``; raises ConfigError naming the field for missing paths."""
+    base = cwd or Path.cwd()
+    source_dir = Path(spec.source_dir).expanduser() if spec.source_dir else None
+    if source_dir is not None:
+        source_dir = (base / source_dir).resolve() if not source_dir.is_absolute() else source_dir
+        if not source_dir.is_dir():
+            raise ConfigError(
+                f"{str(source_dir)!r} is not a directory", field="source_dir", provider="sagemaker"
+            )
+    files: dict[str, bytes] = {}
+    if spec.entry_point:
+        script = Path(spec.entry_point).expanduser()
+        if not script.is_absolute():
+            script = (source_dir or base) / script
+        if not script.is_file():
+            raise ConfigError(
+                f"the entry point {str(script)!r} does not exist", field="entry_point", provider="sagemaker"
+            )
+        script = script.resolve()
+        root = source_dir or script.parent
+        try:
+            program = str(script.relative_to(root))
+        except ValueError as exc:
+            raise ConfigError(
+                "the entry point must be inside source_dir", field="entry_point", provider="sagemaker"
+            ) from exc
+    else:
+        root = source_dir or base
+        program = LAUNCHER
+        files[LAUNCHER] = (
+            "import runpy, sys\n"
+            f"sys.argv[0] = {spec.module!r}\n"
+            f"runpy.run_module({spec.module!r}, run_name='__main__', alter_sys=True)\n"
+        ).encode()
+        if str(spec.module).startswith("unifiedml."):
+            # A built-in trainer: ship its module (it depends only on the runtime contract).
+            found = importlib.util.find_spec(str(spec.module))
+            if found is None or not found.origin:
+                raise ConfigError(f"no module named {spec.module!r}", field="module", provider="sagemaker")
+            parts = str(spec.module).split(".")
+            for i in range(2, len(parts)):
+                files.setdefault("/".join(parts[:i]) + "/__init__.py", b"")
+            files["/".join(parts) + ".py"] = Path(found.origin).read_bytes()
+    total = 0
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
+            continue
+        data = path.read_bytes()
+        total += len(data)
+        if total > _MAX_SOURCE_BYTES:
+            raise ConfigError(
+                f"{str(root)!r} holds more than {_MAX_SOURCE_BYTES >> 20} MiB",
+                field="source_dir",
+                provider="sagemaker",
+                hint="keep data out of the source folder: pass it as an input channel",
+            )
+        files[str(rel)] = data
+    runtime = importlib.util.find_spec("unifiedml.runtime")
+    files["unifiedml/__init__.py"] = b""
+    files["unifiedml/runtime.py"] = Path(runtime.origin).read_bytes() if runtime and runtime.origin else b""
+    if spec.requirements is not None:
+        if isinstance(spec.requirements, list):
+            files["requirements.txt"] = ("\n".join(spec.requirements) + "\n").encode()
+        else:
+            req = Path(spec.requirements).expanduser()
+            req = req if req.is_absolute() else root / req
+            if not req.is_file():
+                raise ConfigError(
+                    f"the requirements file {str(req)!r} does not exist",
+                    field="requirements",
+                    provider="sagemaker",
+                )
+            files["requirements.txt"] = req.read_bytes()
+    buf = io.BytesIO()
+    # mtime=0 in the gzip header too, so equal folders give equal bytes (and one S3 object).
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        for name in sorted(files):
+            _add_bytes(tar, name, files[name])
+    data = _normalize_gzip_mtime(buf.getvalue())
+    return SourceArchive(data=data, sha256=hashlib.sha256(data).hexdigest(), program=program)
+
+
+def _normalize_gzip_mtime(data: bytes) -> bytes:
+    # Bytes 4-7 of a gzip header hold the mtime; zero them for reproducible archives.
+    return data[:4] + b"\0\0\0\0" + data[8:]
+
+
+def _split(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+def check_s3_uri(s3: Any, uri: str, *, field: str) -> None:
+    """Raise ConfigError naming ``field`` when nothing exists at (or under) ``uri``."""
+    bucket, key = _split(uri)
+    if not bucket:
+        raise ConfigError(f"{uri!r} is not an s3://bucket/key URI", field=field, provider="sagemaker")
+    try:
+        found = call(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1), what=f"list {uri}")
+    except NotFound as exc:
+        raise ConfigError(f"the bucket of {uri!r} does not exist", field=field, provider="sagemaker") from exc
+    if not found.get("KeyCount"):
+        raise ConfigError(f"nothing exists at {uri!r}", field=field, provider="sagemaker")
+
+
+def _exists(s3: Any, uri: str) -> bool:
+    bucket, key = _split(uri)
+    try:
+        call(lambda: s3.head_object(Bucket=bucket, Key=key), what=f"head {uri}")
+    except NotFound:
+        return False
+    return True
+
+
+def upload_if_absent(s3: Any, uri: str, data: bytes | Callable[[], bytes]) -> bool:
+    """Put ``data`` at ``uri`` unless an object is there (content-addressed keys). True if uploaded."""
+    if _exists(s3, uri):
+        return False
+    bucket, key = _split(uri)
+    body = data() if callable(data) else data
+    call(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body), what=f"upload {uri}")
+    return True
+
+
+def _hash_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode() + b"\0" + _hash_path(item).encode())
+    return digest.hexdigest()
+
+
+def upload_data(s3: Any, path: Path, *, data_root: str) -> tuple[str, bool]:
+    """Upload a local file or folder under ``<data_root>/<sha256>/``; returns (S3 prefix, uploaded?).
+
+    Idempotent and content-addressed: unchanged data is found by its marker and not re-uploaded.
+    """
+    sha = _hash_path(path)
+    prefix = s3_join(data_root, sha) + "/"
+    # The marker sits beside the prefix, not in it, so the channel holds only the data.
+    marker = s3_join(data_root, sha + ".complete")
+    if _exists(s3, marker):
+        logger.info("data %s already in S3 at %s (same content); not uploading", path, prefix)
+        return prefix, False
+    items = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in items:
+        rel = item.name if path.is_file() else str(item.relative_to(path))
+        bucket, key = _split(prefix + rel)
+        call(
+            lambda b=bucket, k=key, i=item: s3.put_object(Bucket=b, Key=k, Body=i.read_bytes()),
+            what=f"upload {item}",
+        )
+    bucket, key = _split(marker)
+    call(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b""), what="upload marker")
+    logger.info("uploaded %s to %s", path, prefix)
+    return prefix, True
