@@ -403,8 +403,8 @@ def main() -> int:
     )
     for label, r in results.items():
         print(
-            f"{label:44} {r['clients']:>7} {r['req_per_s']:>9.0f} {r['rows_per_s']:>10.0f} {r['p50_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {r.get('mean_batch_rows', ''):>6} {r['errors']:>6}"
+            f"{label:44} {r['clients']:>7} {r['req_per_s']:>9.0f} {r['rows_per_s']:>10.0f} "
+            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r.get('mean_batch_rows', ''):>6} {r['errors']:>6}"
         )
     print()
     for k, v in ratios.items():

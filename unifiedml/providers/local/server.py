@@ -249,7 +249,7 @@ class _App:
         self.stats.requests += 1
         path = target.split("?", 1)[0]
         if path == "/ping":
-            if method not in ("GET", "HEAD"):
+            if method != "GET":
                 return self._method(("GET",))
             return 200, b'{"status":"AVAILABLE"}', None
         if self._token is not None and not self._authorized(headers.get("authorization")):
