@@ -27,9 +27,10 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -41,6 +42,9 @@ from unifiedml.providers.sagemaker import images, naming, packaging
 from unifiedml.providers.sagemaker.errors import PROVIDER, call, client_config, translate
 from unifiedml.resources import AutoMLJob, Candidate, Endpoint, Model, Prediction, Status, TrainingJob
 from unifiedml.specs import AutoMLSpec, DataRef, DeploymentSpec, TrainingSpec
+
+if TYPE_CHECKING:
+    from unifiedml.providers.sagemaker.costs import BilledCost
 
 logger = logging.getLogger(__name__)
 
@@ -1132,6 +1136,69 @@ class SageMakerProvider(Provider):
                 f"endpoint {endpoint!r} does not capture data", field="capture", provider=PROVIDER
             )
         return read_capture(self.client("s3"), capture["DestinationS3Uri"], endpoint=endpoint, since=since)
+
+    def billed_costs(self, *, start: date, end: date, granularity: str = "DAILY") -> list[BilledCost]:
+        """Billed SageMaker cost of this project per resource tag (Cost Explorer). Blocking."""
+        from unifiedml.providers.sagemaker.costs import billed_costs
+
+        return billed_costs(
+            self.client("ce"), start=start, end=end, project=self.project, granularity=granularity
+        )
+
+    def list_price(self, instance_type: str, *, component: str | None = None) -> Decimal | None:
+        """On-demand USD/hour of ``instance_type`` here, from the Price List API (None if unlisted)."""
+        from unifiedml.providers.sagemaker.costs import list_price
+
+        return list_price(
+            self.client("pricing"), instance_type=instance_type, region=self.region, component=component
+        )
+
+    def create_native_monitor(
+        self,
+        endpoint: str,
+        *,
+        schedule: str = "cron(0 * ? * * *)",
+        baseline_uri: str | None = None,
+        instance_type: str = "ml.m5.large",
+        image_uri: str | None = None,
+    ) -> dict[str, str]:
+        """SageMaker Model Monitor (data quality) on ``endpoint``'s capture. Idempotent; returns the names."""
+        from unifiedml.providers.sagemaker.monitor import create_data_quality_monitor
+
+        self.require(Capability.NATIVE_MONITOR)
+        images.check_instance_type(instance_type, scope="serving", field="instance_type")
+        ep = self._get_endpoint(endpoint)
+        if not (ep.extra.get("capture") or {}).get("EnableCapture"):
+            raise ConfigError(
+                f"endpoint {endpoint!r} does not capture data; Model Monitor needs capture",
+                field="capture",
+                provider=PROVIDER,
+            )
+        tags = _tags_list(self.standard_tags("monitor", endpoint))
+        return create_data_quality_monitor(
+            self.sm,
+            endpoint=endpoint,
+            role_arn=self._role(),
+            output_uri=self.s3_root("monitoring", endpoint),
+            region=self.region,
+            tags=tags,
+            schedule=schedule,
+            instance_type=instance_type,
+            baseline_uri=baseline_uri,
+            image_uri=image_uri,
+        )
+
+    def monitor_executions(self, schedule: str) -> list[dict[str, Any]]:
+        """Executions of a native monitor schedule, newest first."""
+        from unifiedml.providers.sagemaker.monitor import monitor_executions
+
+        return monitor_executions(self.sm, schedule=schedule)
+
+    def delete_native_monitor(self, schedule: str) -> None:
+        """Delete a native monitor schedule and its job definition. Idempotent."""
+        from unifiedml.providers.sagemaker.monitor import delete_monitor
+
+        delete_monitor(self.sm, schedule=schedule)
 
 
 def _count_classes(path: Path, target: str, limit: int = 100_000) -> int | None:
