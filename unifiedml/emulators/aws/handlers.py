@@ -205,7 +205,17 @@ def list_monitoring_executions(
     return {"MonitoringExecutionSummaries": out[: int(req.get("MaxResults", 100))]}
 
 
+def stop_training_job(state: EmulatorState, account: str, region: str, req: dict[str, Any]) -> dict[str, Any]:
+    """moto's responses lack StopTrainingJob; the backend method comes from :mod:`.patches`."""
+    try:
+        _backend(account, region).stop_training_job(req["TrainingJobName"])
+    except sm_models.ValidationError as exc:
+        raise Error("ValidationException", exc.message) from exc
+    return {}
+
+
 SAGEMAKER_OPS: dict[str, Handler] = {
+    "StopTrainingJob": stop_training_job,
     "UpdateEndpoint": update_endpoint,
     "ListCandidatesForAutoMLJob": list_candidates,
     "CreateMonitoringSchedule": create_monitoring_schedule,

@@ -69,9 +69,9 @@ _TRANSIENT = {
 }
 
 CREDENTIALS_HINT = (
-    "configure AWS credentials: `aws configure` (or `aws sso login --profile NAME` and the provider setting "
-    "profile=NAME), or the variables AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; on AWS compute an attached "
-    "IAM role is picked up automatically"
+    "run `aws configure` (or `aws sso login --profile NAME` and pass profile=NAME to the provider), or set "
+    "the variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on AWS compute an attached IAM role is "
+    "picked up automatically"
 )
 
 
@@ -131,6 +131,8 @@ def translate(exc: BaseException, *, what: str) -> UnifiedMLError:
         bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ReadTimeoutError | bx.ConnectTimeoutError,
     ):
         return ProviderError(f"{what}: could not reach AWS: {exc}", provider=PROVIDER, retryable=True)
+    if isinstance(exc, bx.ParamValidationError):
+        return ConfigError(f"{what}: {exc}", provider=PROVIDER)
     if not isinstance(exc, bx.ClientError):
         return ProviderError(f"{what}: {exc}", provider=PROVIDER)
     code, message = error_code(exc), _message(exc)

@@ -362,6 +362,8 @@ class SageMakerProvider(Provider):
             "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
             "Tags": _tags_list(tags),
         }
+        if not request["InputDataConfig"]:
+            del request["InputDataConfig"]  # a job without channels: the API wants the field absent
         if spec.environment:
             request["Environment"] = dict(spec.environment)
         if spec.spot:
