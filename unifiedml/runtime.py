@@ -39,7 +39,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["channels", "data_dir", "hyperparameters", "model_dir", "output_dir", "platform"]
+__all__ = [
+    "channels",
+    "data_dir",
+    "hyperparameters",
+    "model_dir",
+    "output_dir",
+    "platform",
+    "savedmodel_dir",
+]
 
 # Vertex AI exposes managed-dataset splits, not named channels.
 _VERTEX_SPLITS = {
@@ -83,6 +91,20 @@ def model_dir(env: Mapping[str, str] | None = None) -> str:
         "no model directory is set: run this script through unifiedml (`unifiedml train ...`), "
         "or set UML_MODEL_DIR to a directory"
     )
+
+
+def savedmodel_dir(version: int = 1, env: Mapping[str, str] | None = None) -> str:
+    """Where to export a TensorFlow SavedModel so the platform's TF serving container finds it.
+
+    SageMaker's TensorFlow Serving container loads numbered version folders
+    (``model_dir()/1/saved_model.pb``); Vertex AI's prebuilt TF prediction
+    containers, Azure ML and the local backend load the SavedModel at the root
+    of ``model_dir()``. The local backend accepts both layouts.
+    """
+    base = model_dir(env)
+    if platform(env) == "sagemaker":
+        return base.rstrip("/") + f"/{version}"
+    return base
 
 
 def output_dir(env: Mapping[str, str] | None = None) -> str:

@@ -71,7 +71,7 @@ def main() -> None:
     data = tf.data.Dataset.from_tensor_slices((features, labels)).shuffle(len(rows), seed=1).batch(32)
     history = model.fit(data, epochs=epochs, verbose=2)
 
-    model.export(runtime.model_dir())  # a SavedModel whose signature takes the raw columns
+    model.export(runtime.savedmodel_dir())  # a SavedModel whose signature takes the raw columns
     metrics = {"accuracy": float(history.history["accuracy"][-1]), "classes": len(classes)}
     os.makedirs(runtime.output_dir(), exist_ok=True)
     Path(runtime.output_dir(), "metrics.json").write_text(json.dumps(metrics))

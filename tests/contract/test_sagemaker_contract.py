@@ -85,7 +85,8 @@ class TestSageMakerContractRealModel(ProviderContract):
     endpoint_prefix = "sagemaker-real"
 
     @pytest.fixture(scope="class")
-    def aws(self, aws_emulator: AwsEmulator) -> Iterator[AwsEmulator]:
+    @classmethod
+    def aws(cls, aws_emulator: AwsEmulator) -> Iterator[AwsEmulator]:
         pytest.importorskip("tensorflow")
         with pytest.MonkeyPatch.context() as mp:
             aws_env(mp, aws_emulator)
@@ -98,7 +99,8 @@ class TestSageMakerContractRealModel(ProviderContract):
         return sagemaker_client(aws, project="contract")
 
     @pytest.fixture(scope="class")
-    def trained_model(self, aws: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Model:
+    @classmethod
+    def trained_model(cls, aws: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Model:
         client = sagemaker_client(aws, project="contract", home=tmp_path_factory.mktemp("sm-home"))
         job = client.train(
             TrainingSpec(

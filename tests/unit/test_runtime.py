@@ -94,3 +94,9 @@ def test_runtime_is_standard_library_only() -> None:
     source = Path(runtime.__file__).read_text()
     imports = [line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert set(imports) <= {"__future__", "json", "os", "sys", "collections.abc", "typing"}
+
+
+def test_savedmodel_dir_follows_each_platforms_serving_layout() -> None:
+    assert runtime.savedmodel_dir(env={"SM_MODEL_DIR": "/opt/ml/model"}) == "/opt/ml/model/1"
+    assert runtime.savedmodel_dir(env={"AIP_MODEL_DIR": "gs://b/m"}) == "gs://b/m"
+    assert runtime.savedmodel_dir(env={"UML_MODEL_DIR": "/m", "SM_MODEL_DIR": "/m"}) == "/m"

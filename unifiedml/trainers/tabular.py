@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         len(schema.numeric),
         len(schema.categorical),
     )
-    metrics = train(table, schema, hp=hp, model_dir=runtime.model_dir())
+    metrics = train(table, schema, hp=hp, model_dir=runtime.savedmodel_dir())
     try:
         out = runtime.output_dir()
         os.makedirs(out, exist_ok=True)
