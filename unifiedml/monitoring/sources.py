@@ -1,0 +1,224 @@
+"""Tabular sources as streams of pyarrow record batches.
+
+A check never needs a whole table in memory: every input (Parquet or CSV
+files, a directory of them, a pyarrow Table, a pandas DataFrame, a dict of
+columns, an iterator of record batches, a capture reader's frame) is wrapped
+in a :class:`TabularSource` that yields record batches of a bounded size, with
+column projection where the format allows it (Parquet reads only the columns
+asked for; CSV parses whole rows but keeps only those columns).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from unifiedml.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TabularSource", "batch_rows_for", "open_source"]
+
+#: Target size of one record batch in memory; rows per batch follow from the column count.
+TARGET_BATCH_BYTES = 128 * 1024 * 1024
+_FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
+
+
+def batch_rows_for(n_columns: int) -> int:
+    """Rows per batch so that a batch of ``n_columns`` 8-byte columns is about TARGET_BATCH_BYTES."""
+    rows = TARGET_BATCH_BYTES // max(1, n_columns * 8)
+    return int(min(max(rows, 8192), 1 << 20))
+
+
+@dataclass
+class TabularSource:
+    """A re-readable (or, for iterators, single-pass) stream of record batches with a known schema.
+
+    ``batches(columns)`` yields batches holding only ``columns`` (all when None);
+    ``num_rows`` is known for files with metadata and in-memory tables, else None.
+    """
+
+    schema: pa.Schema
+    description: str
+    _open: Callable[[list[str] | None, int], Iterator[pa.RecordBatch]]
+    reiterable: bool = True
+    num_rows: int | None = None
+    _used: bool = False
+
+    def batches(self, columns: Sequence[str] | None = None, *, batch_rows: int | None = None
+                ) -> Iterator[pa.RecordBatch]:
+        """Yield record batches of the given columns (missing names are simply absent)."""
+        if not self.reiterable:
+            if self._used:
+                raise ConfigError(f"{self.description} can be read only once", field="source")
+            self._used = True
+        cols = None if columns is None else [c for c in columns if c in self.schema.names]
+        rows = batch_rows or batch_rows_for(len(cols) if cols is not None else len(self.schema))
+        return self._open(cols, rows)
+
+
+def _expand_paths(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    items = [spec] if isinstance(spec, str | os.PathLike) else list(spec)
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            paths.extend(Path(p) for p in sorted(glob.glob(text)))
+            continue
+        p = Path(text).expanduser()
+        if p.is_dir():
+            paths.extend(sorted(q for q in p.iterdir() if q.name.lower().endswith(_FILE_SUFFIXES)))
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise ConfigError(f"no such file or directory: {p}", field="source",
+                              hint="pass a Parquet/CSV file, a directory of them, or a glob")
+    if not paths:
+        raise ConfigError(f"no Parquet or CSV files found in {spec}", field="source")
+    return paths
+
+
+def _is_csv(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".csv", ".csv.gz", ".tsv"))
+
+
+def _parquet_batches(paths: list[Path]) -> Callable[[list[str] | None, int], Iterator[pa.RecordBatch]]:
+    import pyarrow.parquet as pq
+
+    def _open(columns: list[str] | None, rows: int) -> Iterator[pa.RecordBatch]:
+        for path in paths:
+            pf = pq.ParquetFile(path)
+            cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+            yield from pf.iter_batches(batch_size=rows, columns=cols, use_threads=True)
+
+    return _open
+
+
+def _csv_batches(paths: list[Path]) -> Callable[[list[str] | None, int], Iterator[pa.RecordBatch]]:
+    from pyarrow import csv
+
+    def _open(columns: list[str] | None, rows: int) -> Iterator[pa.RecordBatch]:
+        for path in paths:
+            delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+            reader = csv.open_csv(
+                path,
+                read_options=csv.ReadOptions(block_size=max(1 << 20, rows * 64)),
+                parse_options=csv.ParseOptions(delimiter=delimiter),
+                convert_options=csv.ConvertOptions(include_columns=columns, strings_can_be_null=True),
+            )
+            try:
+                yield from reader
+            except pa.ArrowInvalid as exc:
+                raise ConfigError(
+                    f"cannot parse {path}: {exc}",
+                    field="source",
+                    hint="a CSV column changed type part-way through; convert the file to Parquet",
+                ) from exc
+
+    return _open
+
+
+def _files_source(paths: list[Path]) -> TabularSource:
+    csvs = [_is_csv(p) for p in paths]
+    if any(csvs) and not all(csvs):
+        raise ConfigError("mixing CSV and Parquet files in one source is not supported", field="source")
+    desc = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files under {paths[0].parent}"
+    if all(csvs):
+        from pyarrow import csv
+
+        try:
+            first = csv.open_csv(paths[0], convert_options=csv.ConvertOptions(strings_can_be_null=True))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ConfigError(f"cannot read CSV {paths[0]}: {exc}", field="source") from exc
+        return TabularSource(schema=first.schema, description=desc, _open=_csv_batches(paths))
+    import pyarrow.parquet as pq
+
+    try:
+        files = [pq.ParquetFile(p) for p in paths]
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ConfigError(f"cannot read Parquet {paths[0]}: {exc}", field="source") from exc
+    rows = sum(f.metadata.num_rows for f in files)
+    return TabularSource(schema=files[0].schema_arrow, description=desc, _open=_parquet_batches(paths),
+                         num_rows=rows)
+
+
+def _table_source(table: pa.Table, description: str) -> TabularSource:
+    def _open(columns: list[str] | None, rows: int) -> Iterator[pa.RecordBatch]:
+        t = table if columns is None else table.select(columns)
+        yield from t.to_batches(max_chunksize=rows)
+
+    return TabularSource(schema=table.schema, description=description, _open=_open, num_rows=table.num_rows)
+
+
+def _iterator_source(batches: Iterable[pa.RecordBatch], description: str) -> TabularSource:
+    it = iter(batches)
+    try:
+        first = next(it)
+    except StopIteration:
+        return _table_source(pa.table({}), description)
+    if isinstance(first, pa.Table):
+        first_batches = first.to_batches()
+    else:
+        first_batches = [first]
+    schema = first.schema
+
+    def _open(columns: list[str] | None, rows: int) -> Iterator[pa.RecordBatch]:
+        def _project(b: Any) -> Iterator[pa.RecordBatch]:
+            chunks = b.to_batches() if isinstance(b, pa.Table) else [b]
+            for chunk in chunks:
+                if columns is None:
+                    yield chunk
+                else:
+                    yield pa.RecordBatch.from_arrays(
+                        [chunk.column(c) for c in columns if c in chunk.schema.names],
+                        names=[c for c in columns if c in chunk.schema.names],
+                    )
+
+        for b in first_batches:
+            yield from _project(b)
+        for b in it:
+            yield from _project(b)
+
+    return TabularSource(schema=schema, description=description, _open=_open, reiterable=False)
+
+
+def open_source(obj: Any) -> TabularSource:
+    """Wrap any supported input as a :class:`TabularSource`.
+
+    Accepts a path, glob or directory of Parquet/CSV files (or a list of them),
+    a ``pyarrow.Table``/``RecordBatch``, a pandas DataFrame, a mapping of column
+    name to a sequence of values, an iterable of record batches (read once), or
+    a TabularSource. Raises :class:`ConfigError` for anything else.
+    """
+    if isinstance(obj, TabularSource):
+        return obj
+    if isinstance(obj, str | os.PathLike):
+        return _files_source(_expand_paths(obj))
+    if isinstance(obj, list | tuple) and obj and all(isinstance(x, str | os.PathLike) for x in obj):
+        return _files_source(_expand_paths(obj))
+    if isinstance(obj, pa.Table):
+        return _table_source(obj, "table")
+    if isinstance(obj, pa.RecordBatch):
+        return _table_source(pa.Table.from_batches([obj]), "record batch")
+    if type(obj).__name__ == "DataFrame" and hasattr(obj, "columns"):
+        return _table_source(pa.Table.from_pandas(obj, preserve_index=False), "DataFrame")
+    if isinstance(obj, dict):
+        try:
+            return _table_source(pa.table(obj), "dict of columns")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"cannot build a table from the given columns: {exc}", field="source") from exc
+    if isinstance(obj, Iterable):
+        return _iterator_source(obj, "record batches")
+    raise ConfigError(
+        f"unsupported data source of type {type(obj).__name__}",
+        field="source",
+        hint="pass a Parquet/CSV path, a pyarrow Table, a pandas DataFrame or a dict of columns",
+    )
