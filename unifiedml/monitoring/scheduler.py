@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,7 +78,7 @@ class Scheduler:
         store: StateStore | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         runner: Runner | None = None,
         missed: MissedPolicy = "latest",
         max_catchup: int = 100,
@@ -90,7 +89,8 @@ class Scheduler:
     ) -> None:
         self.store = db.open_store(store)
         self.clock = clock
-        self.sleep = sleep
+        self._stop = threading.Event()
+        self.sleep = sleep or self._stop.wait  # the default wakes up at once on stop()
         self._custom_runner = runner is not None
         self.runner = runner or _default_runner(self.store)
         self.missed = missed
@@ -99,7 +99,6 @@ class Scheduler:
         self.owner = owner or db.lock_owner()
         self.metrics = metrics
         self.poll_interval = poll_interval
-        self._stop = threading.Event()
 
     def due_times(self, record: db.ScheduleRecord, now: datetime) -> list[datetime]:
         """The due times of ``record`` to run now, after applying the missed-run policy."""

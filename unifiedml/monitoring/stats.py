@@ -200,8 +200,8 @@ def wasserstein_intervals(
     the ``counts`` and ``sums`` of the values in it. ``points`` maps the ids
     from :func:`wasserstein_crossings` to the current values in those
     intervals. Returns ``(distance, exact)``: exact unless a crossing
-    interval's values were not given (then they are taken as all at the
-    interval's mean, an error bounded by its width x count / n).
+    interval's values were not given (then F_cur is taken as linear across
+    that interval, an error bounded by its width x count / n).
     """
     m = len(grid)
     if m == 0 or n_ref == 0 or n_cur == 0:
@@ -226,8 +226,11 @@ def wasserstein_intervals(
         elif (i + 1) in points and len(points[i + 1]) == cnt:
             pts = np.sort(points[i + 1])
         else:
+            # Values unknown: take F as rising linearly across the interval (error <= width x count / n).
             exact = False
-            pts = np.full(cnt, sums[i + 1] / cnt)
+            lo_f, hi_f, level = float(f0[i]), float(f0[i] + cnt * inv), float(a[i])
+            total += float(width[i]) * ((level - lo_f) ** 2 + (hi_f - level) ** 2) / (2 * (hi_f - lo_f))
+            continue
         total += _segment_integral(float(a[i]), float(grid[i]), float(grid[i + 1]), float(f0[i]), inv, pts)
     return float(total), exact
 

@@ -1,0 +1,132 @@
+"""Every statistic against SciPy on the raw data, and small cases computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats as ss
+from scipy.spatial.distance import jensenshannon
+
+from unifiedml.monitoring import check
+from unifiedml.monitoring import stats as st
+
+CASES = {
+    "tiny": (np.array([1.0]), np.array([2.0])),
+    "tiny_overlap": (np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0])),
+    "ties": (np.round(np.random.default_rng(1).normal(size=3000), 1),
+             np.round(np.random.default_rng(2).normal(0.1, 1, 2500), 1)),
+    "heavy_tails": (np.random.default_rng(3).standard_cauchy(20_000),
+                    np.random.default_rng(4).standard_cauchy(15_000) * 1.3),
+    "large_asymptotic": (np.random.default_rng(5).normal(size=60_000),
+                         np.random.default_rng(6).normal(0.02, 1.0, 40_000)),
+    "unequal_sizes": (np.random.default_rng(7).exponential(size=500),
+                      np.random.default_rng(8).exponential(size=30_000)),
+    "discrete": (np.random.default_rng(9).integers(0, 5, 8000).astype(float),
+                 np.random.default_rng(10).integers(0, 6, 7000).astype(float)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_ks_statistic_and_pvalue_equal_scipy(case: str) -> None:
+    ref, cur = CASES[case]
+    f = check({"x": ref}, {"x": cur}, numeric_method="ks").feature("x")
+    want = ss.ks_2samp(ref, cur)
+    assert f.statistics["ks_statistic"] == pytest.approx(want.statistic, rel=1e-12, abs=1e-15)
+    assert f.scores["ks"] == pytest.approx(want.pvalue, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_wasserstein_equals_scipy_normalized_by_reference_std(case: str) -> None:
+    ref, cur = CASES[case]
+    f = check({"x": ref}, {"x": cur}).feature("x")
+    raw = ss.wasserstein_distance(ref, cur)
+    assert f.statistics["wasserstein"] == pytest.approx(raw, rel=1e-9, abs=1e-12)
+    scale = np.std(ref) if np.std(ref) > 0 else 1.0
+    assert f.scores["wasserstein"] == pytest.approx(raw / scale, rel=1e-9, abs=1e-12)
+    assert f.exact
+
+
+def test_wasserstein_exact_from_a_second_read_when_the_window_exceeds_the_buffer(tmp_path) -> None:
+    ref, cur = CASES["ties"]
+    pq.write_table(pa.table({"x": cur}), tmp_path / "cur.parquet")
+    f = check({"x": ref}, tmp_path / "cur.parquet", buffer_bytes=0).feature("x")
+    assert f.exact
+    assert f.statistics["wasserstein"] == pytest.approx(ss.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_single_pass_source_past_the_buffer_is_flagged_not_exact() -> None:
+    ref = np.random.default_rng(0).normal(size=300)
+    cur = np.random.default_rng(1).normal(size=200_000)
+    batches = iter(pa.table({"x": cur}).to_batches(max_chunksize=50_000))
+    f = check({"x": ref}, batches, buffer_bytes=0).feature("x")
+    raw = ss.wasserstein_distance(ref, cur)
+    assert f.statistics["wasserstein"] == pytest.approx(raw, rel=2e-2)
+    assert f.statistics["ks_statistic"] == pytest.approx(ss.ks_2samp(ref, cur).statistic, rel=1e-12)
+    assert not f.exact
+    assert any("approximated" in n for n in f.notes)
+
+
+def test_js_distance_equals_scipy_base_2() -> None:
+    p = np.array([10, 0, 5, 7])
+    q = np.array([3, 4, 0, 9])
+    assert st.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), rel=1e-12)
+    assert st.js_distance(p, p) == 0.0
+
+
+def test_chi_square_equals_chi2_contingency_including_an_unseen_category() -> None:
+    ref = np.array([50, 30, 20, 0])
+    cur = np.array([40, 35, 20, 5])  # the last category never appears in the reference
+    stat, p = st.chi_square(ref, cur)
+    want = ss.chi2_contingency(np.vstack([ref, cur]))
+    assert stat == pytest.approx(want.statistic, rel=1e-12)
+    assert p == pytest.approx(want.pvalue, rel=1e-12)
+    assert 0.0 < p < 1.0
+
+
+def test_chi_square_two_categories_uses_yates_like_scipy() -> None:
+    stat, p = st.chi_square(np.array([30, 10]), np.array([20, 20]))
+    want = ss.chi2_contingency(np.array([[30, 10], [20, 20]]))
+    assert (stat, p) == pytest.approx((want.statistic, want.pvalue))
+
+
+def test_chi_square_unchanged_small_column_does_not_drift() -> None:
+    # A goodness-of-fit test treating the reference as exact would flag this; homogeneity does not.
+    f = check({"c": ["a"] * 6 + ["b"] * 4}, {"c": ["a"] * 3 + ["b"] * 2},
+              categorical_method="chi_square").feature("c")
+    assert not f.drifted and f.score == pytest.approx(1.0)
+
+
+def test_chi_square_degenerate_tables_are_defined() -> None:
+    assert st.chi_square(np.array([5]), np.array([3])) == (0.0, 1.0)
+    assert st.chi_square(np.array([5, 3]), np.array([0, 0])) == (0.0, 1.0)
+
+
+def test_psi_by_hand() -> None:
+    r = np.array([50, 50])
+    c = np.array([25, 75])
+    want = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.75 - 0.5) * math.log(0.75 / 0.5)
+    assert st.psi(r, c) == pytest.approx(want)
+    # an empty reference bin is floored, not infinite
+    assert math.isfinite(st.psi(np.array([10, 0]), np.array([5, 5])))
+    assert st.psi(np.array([10, 0, 0]), np.array([10, 0, 0])) == 0.0
+
+
+def test_linf_by_hand() -> None:
+    assert st.linf(np.array([6, 4]), np.array([3, 7])) == pytest.approx(0.3)
+
+
+def test_ks_pvalue_matches_scipy_asymptotic_formula() -> None:
+    want = ss.ks_2samp(CASES["large_asymptotic"][0], CASES["large_asymptotic"][1])
+    assert st.ks_pvalue(want.statistic, 60_000, 40_000) == pytest.approx(want.pvalue, rel=1e-12)
+
+
+def test_numeric_bins_put_out_of_range_values_in_their_own_bin() -> None:
+    ref = np.arange(100.0)
+    f = check({"x": ref}, {"x": np.full(50, 1000.0)}, numeric_method="psi").feature("x")
+    assert f.histogram is not None
+    assert f.histogram.current[-1] == 50 and f.histogram.reference[-1] == 0
+    assert f.drifted
