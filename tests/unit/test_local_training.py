@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PENGUINS
 from unifiedml import Client, TrainingSpec
 from unifiedml.errors import ConfigError, NotFound, OperationFailed
 from unifiedml.resources import Status
-
-from tests.conftest import PENGUINS
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +160,8 @@ def test_size_pins_the_job_to_cores(tmp_path: Path) -> None:
 
     if not hasattr(os, "sched_getaffinity"):
         pytest.skip("CPU affinity is Linux-only")
-    script = _script(tmp_path, "import os\nprint('cpus', len(os.sched_getaffinity(0)), os.environ['CUDA_VISIBLE_DEVICES']=='')\n")
+    body = "import os\nprint('cpus', len(os.sched_getaffinity(0)), os.environ['CUDA_VISIBLE_DEVICES']=='')\n"
+    script = _script(tmp_path, body)
     client = Client("local")
     job = client.train(TrainingSpec(entry_point=str(script), resources={"size": "cpu-small"}))
     job.wait(timeout=60, progress=False)

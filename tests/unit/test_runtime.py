@@ -17,7 +17,7 @@ from pathlib import Path
 from unifiedml import runtime
 
 hp = runtime.hyperparameters()
-rows = sum(1 for p in Path(runtime.data_dir("train")).glob("*.csv") for _ in open(p)) 
+rows = sum(1 for p in Path(runtime.data_dir("train")).glob("*.csv") for _ in open(p))
 out = Path(runtime.model_dir())
 out.mkdir(parents=True, exist_ok=True)
 (out / "result.json").write_text(json.dumps({"platform": runtime.platform(), "hp": hp, "rows": rows}))

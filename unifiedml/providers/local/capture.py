@@ -1,7 +1,8 @@
 """The capture log of a local endpoint: one JSON line per sampled predict request.
 
 The drift engine reads exactly this format, so keep it stable. Each line of
-``<capture_dir>/capture-YYYYMMDD-HH.jsonl`` (the UTC hour of the request) is::
+``<capture_dir>/capture-YYYYMMDD-HH[-wN].jsonl`` (the UTC hour of the request;
+``-wN`` for the Nth extra server process of a multi-replica endpoint) is::
 
     {"ts": "2026-11-24T11:30:00.123456+00:00", "request_id": "<uuid hex>",
      "endpoint": "<name>", "model": "<model name>",
@@ -54,8 +55,12 @@ class CaptureWriter:
         sample_percent: float = 100.0,
         flush_interval_s: float = 0.2,
         max_pending: int = 100_000,
+        file_suffix: str = "",
     ) -> None:
         self.dir = Path(capture_dir)
+        # Each server process of one endpoint writes its own files (``-w1``, ``-w2`` ...),
+        # so processes sharing a port never interleave partial lines.
+        self._suffix = file_suffix
         self.dir.mkdir(parents=True, exist_ok=True)
         self.endpoint = endpoint
         self.model = model
@@ -124,7 +129,7 @@ class CaptureWriter:
                 logger.exception("dropping capture record %s: it cannot be written as JSON", request_id)
                 self.dropped += 1
                 continue
-            by_file.setdefault(stamp.strftime("capture-%Y%m%d-%H.jsonl"), []).append(line)
+            by_file.setdefault(stamp.strftime("capture-%Y%m%d-%H") + f"{self._suffix}.jsonl", []).append(line)
         for name, lines in by_file.items():
             with open(self.dir / name, "a", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")

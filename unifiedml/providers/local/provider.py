@@ -38,6 +38,7 @@ from unifiedml.errors import (
     AuthenticationError,
     ConfigError,
     NotFound,
+    OperationFailed,
     ProviderError,
 )
 from unifiedml.providers.base import Capability, Provider, ProviderSettings
@@ -132,13 +133,12 @@ class LocalProvider(Provider):
             Capability.STOP_TRAINING,
             Capability.GPU,
             Capability.CAPTURE,
+            Capability.UPDATE_ENDPOINT,
         }
     )
     UNSUPPORTED: ClassVar[dict[Capability, str]] = {
         Capability.AUTOML: "the local backend has no AutoML search yet; use the built-in tabular trainer "
         "(TrainingSpec.tabular) or a cloud provider's AutoML",
-        Capability.UPDATE_ENDPOINT: "the local backend cannot swap a model under a running endpoint yet; "
-        "deploy the new model to a new endpoint and delete the old one",
         Capability.SPOT: "spot capacity is a cloud pricing option; local jobs run on this machine",
         Capability.NATIVE_MONITOR: "there is no platform monitor on-prem; `unifiedml drift check` reads the "
         "local endpoint's capture log instead",
@@ -341,7 +341,11 @@ class LocalProvider(Provider):
             env[f"UML_CHANNEL_{upper}"] = path
             env[f"SM_CHANNEL_{upper}"] = path
             env[f"AZURE_ML_INPUT_{channel}"] = path
-        vertex = {"train": "AIP_TRAINING_DATA_URI", "validation": "AIP_VALIDATION_DATA_URI", "test": "AIP_TEST_DATA_URI"}
+        vertex = {
+            "train": "AIP_TRAINING_DATA_URI",
+            "validation": "AIP_VALIDATION_DATA_URI",
+            "test": "AIP_TEST_DATA_URI",
+        }
         for channel, var in vertex.items():
             if channel in channels:
                 env[var] = channels[channel]
@@ -513,7 +517,7 @@ class LocalProvider(Provider):
         ep_file = ep_dir / "endpoint.json"
         spec_hash = config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"}))
         existing = read_json(ep_file)
-        if existing is not None:
+        if existing is not None and not existing.get("deleted"):
             current = self._endpoint_from_file(existing)
             if current.status not in (Status.FAILED, Status.DELETED):
                 if existing.get("model") == model.name and existing.get("spec_hash") == spec_hash:
@@ -521,95 +525,162 @@ class LocalProvider(Provider):
                 raise AlreadyExists(
                     f"endpoint {name!r} already serves model {existing.get('model')!r}",
                     provider=self.name,
-                    hint="delete it first, or deploy under another name",
+                    hint="update it with `update_endpoint`, or delete it first",
                 )
-            self._stop_process(existing)
-        else:
-            self._stop_process({"name": name})  # servers of an interrupted earlier create
-        model_path = model.extra.get("path") or urlsplit(model.artifact_uri).path
-        if not Path(model_path, "saved_model.pb").exists():
-            raise ConfigError(f"model {model.name!r} has no SavedModel at {model_path}", field="model")
-        for stale in ("ready.json", "server.json", "endpoint.json"):
-            (ep_dir / stale).unlink(missing_ok=True)
+        # Stop whatever an earlier (failed or interrupted) create of this name left running.
+        self._stop_process({"name": name, **(existing or {})})
+        model_path = self._model_path(model)
+        for stale in ep_dir.glob("*.json") if ep_dir.exists() else []:
+            stale.unlink(missing_ok=True)
         ep_dir.mkdir(parents=True, exist_ok=True)
         token = spec.auth_token.get_secret_value() if spec.auth_token else None
-        server_cfg = {
+        replicas = max(1, spec.min_replicas)
+        port = spec.port or _free_port(spec.host)
+        if spec.port:
+            self._check_port_free_of_endpoints(spec.port, name)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        gpus = _gpu_count()
+        base = {
             "name": name,
-            "model_name": model.name,
+            "project": self.project,
+            "model": model.name,
             "model_dir": model_path,
             "host": spec.host,
-            "port": spec.port or 0,
-            "token_sha256": hashlib.sha256(token.encode()).hexdigest() if token else None,
-            "capture_dir": str(self.layout.capture_dir(name)) if spec.capture.enabled else None,
-            "capture_sample_percent": spec.capture.sample_percent,
-            "max_batch_size": spec.max_batch_size,
-            "batch_timeout_ms": spec.batch_timeout_ms,
-            "max_body_bytes": int(spec.options_for("local").get("max_body_bytes", 10 * 1024 * 1024)),
-            "ready_file": str(ep_dir / "ready.json"),
+            "port": port,
+            "replicas": replicas,
+            "generation": 1,
+            "created_at": _now().isoformat(),
+            "tags": tags,
+            "spec_hash": spec_hash,
+            "auth": bool(token),
+            "capture": spec.capture.enabled,
+            "cores": cores,
+            "gpus": gpus,
+            "workers": [],
         }
-        write_json_atomic(ep_dir / "server.json", server_cfg)
-        with open(ep_dir / "server.log", "a") as log:
-            proc = subprocess.Popen(
-                [self.settings.python, "-m", "unifiedml.providers.local.server", "--config",
-                 str(ep_dir / "server.json")],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=str(ep_dir),
-            )
+        # Record the endpoint before starting processes, so a crash in between leaves a file
+        # that names them (and _server_pids finds any started before their pid was written).
+        write_json_atomic(ep_file, base)
+        workers = self._start_workers(name, model.name, model_path, spec, port=port, generation=1,
+                                      replicas=replicas, token=token)
+        base["workers"] = workers
+        write_json_atomic(ep_file, base)
         if token:
             self._tokens[name] = token
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        write_json_atomic(
-            ep_file,
-            {
-                "name": name,
-                "project": self.project,
-                "model": model.name,
-                "model_dir": model_path,
-                "pid": proc.pid,
-                "host": spec.host,
-                "created_at": _now().isoformat(),
-                "tags": tags,
-                "spec_hash": spec_hash,
-                "auth": bool(token),
-                "capture": spec.capture.enabled,
-                "cores": cores,
-                "gpus": _gpu_count(),
-            },
-        )
         self.state.add_event(
             provider=self.name,
             kind="endpoint",
             name=name,
             event="endpoint_up",
-            attrs={"cores": cores, "gpus": _gpu_count(), "instance_type": None, "replicas": 1,
-                   "model": model.name},
+            attrs={"cores": cores, "gpus": gpus, "instance_type": None, "replicas": replicas, "model": model.name},
         )
-        return self._endpoint_from_file(read_json(ep_file) or {})
+        return self._endpoint_from_file(base)
+
+    def _model_path(self, model: Model) -> str:
+        model_path = model.extra.get("path") or urlsplit(model.artifact_uri).path
+        found = find_savedmodel(Path(model_path))
+        if found is None:
+            raise ConfigError(f"model {model.name!r} has no SavedModel at {model_path}", field="model")
+        return str(found)
+
+    def _check_port_free_of_endpoints(self, port: int, name: str) -> None:
+        # SO_REUSEPORT would let two of our endpoints share a port silently: refuse that here.
+        for other in self._list_endpoints():
+            if other.name != name and other.extra.get("port") == port:
+                raise ConfigError(f"port {port} is already used by endpoint {other.name!r}", field="port")
+
+    def _start_workers(
+        self,
+        name: str,
+        model_name: str,
+        model_path: str,
+        spec: DeploymentSpec,
+        *,
+        port: int,
+        generation: int,
+        replicas: int,
+        token: str | None,
+        aliases: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Start ``replicas`` server processes sharing ``port``; returns their records. Does not wait."""
+        ep_dir = self.layout.endpoint_dir(name)
+        options = spec.options_for("local")
+        workers = []
+        for index in range(replicas):
+            tag = f"g{generation}-w{index}"
+            server_cfg = {
+                "name": name,
+                "model_name": model_name,
+                "model_dir": model_path,
+                "host": spec.host,
+                "port": port,
+                "token_sha256": hashlib.sha256(token.encode()).hexdigest() if token else None,
+                "capture_dir": str(self.layout.capture_dir(name)) if spec.capture.enabled else None,
+                "capture_sample_percent": spec.capture.sample_percent,
+                "capture_suffix": "" if index == 0 else f"-w{index}",
+                "max_batch_size": spec.max_batch_size,
+                "batch_timeout_ms": spec.batch_timeout_ms,
+                "max_body_bytes": int(options.get("max_body_bytes", 10 * 1024 * 1024)),
+                "tf_threads": int(options.get("tf_threads", 1)),
+                "reuse_port": True,
+                # The endpoint's name is a stable address across model updates.
+                "aliases": sorted({name, *aliases} - {model_name}),
+                "ready_file": str(ep_dir / f"ready-{tag}.json"),
+            }
+            config_path = ep_dir / f"server-{tag}.json"
+            write_json_atomic(config_path, server_cfg)
+            with open(ep_dir / "server.log", "a") as log:
+                proc = subprocess.Popen(
+                    [self.settings.python, "-m", "unifiedml.providers.local.server", "--config", str(config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=str(ep_dir),
+                )
+            workers.append({"pid": proc.pid, "ready_file": server_cfg["ready_file"], "config": str(config_path)})
+        return workers
+
+    def _workers_status(self, workers: list[dict[str, Any]]) -> tuple[Status, str | None, str | None]:
+        """(status, url, failure reason) of a set of server processes."""
+        if not workers:
+            return Status.CREATING, None, None
+        url = None
+        starting = False
+        for worker in workers:
+            ready = read_json(Path(worker["ready_file"]))
+            if ready and ready.get("error"):
+                return Status.FAILED, None, ready["error"]
+            if not _pid_alive(worker.get("pid")):
+                return Status.FAILED, None, "an endpoint process is not running"
+            if ready:
+                url = ready.get("url")
+            else:
+                starting = True
+        return (Status.CREATING, None, None) if starting else (Status.IN_SERVICE, url, None)
 
     def _endpoint_from_file(self, data: dict[str, Any]) -> Endpoint:
         name = data["name"]
         ep_dir = self.layout.endpoint_dir(name)
-        ready = read_json(ep_dir / "ready.json")
-        alive = _pid_alive(data.get("pid"))
-        url = None
-        reason = None
         if data.get("deleted"):
-            status = Status.DELETED
-        elif ready and ready.get("error"):
-            status, reason = Status.FAILED, ready["error"]
-        elif ready and alive:
-            status, url = Status.IN_SERVICE, ready.get("url")
-        elif alive:
-            status = Status.CREATING
+            status, url, reason = Status.DELETED, None, None
+        elif data.get("updating_to"):
+            status, url, reason = Status.UPDATING, None, None
+            old_status, url, _ = self._workers_status(data.get("workers", []))
+            if old_status is not Status.IN_SERVICE:
+                status = old_status
         else:
-            status, reason = Status.FAILED, "the endpoint process is not running"
+            status, url, reason = self._workers_status(data.get("workers", []))
+            if not data.get("workers"):
+                created = _ts(data.get("created_at"))
+                # A create interrupted before its processes were recorded.
+                if created and (_now() - created).total_seconds() > 30:
+                    status, reason = Status.FAILED, "the endpoint's processes were never recorded"
         logs_tail = None
         if status is Status.FAILED:
             self._record_down(data)
             logs_tail = _file_tail(ep_dir / "server.log")
+        workers = data.get("workers", [])
         return Endpoint(
             provider=self.name,
             name=name,
@@ -619,10 +690,12 @@ class LocalProvider(Provider):
             model=data.get("model"),
             created_at=_ts(data.get("created_at")),
             tags=data.get("tags") or {},
-            resources={"cores": data.get("cores"), "gpus": data.get("gpus")},
+            resources={"cores": data.get("cores"), "gpus": data.get("gpus"), "replicas": data.get("replicas", 1)},
             extra={
-                "pid": data.get("pid"),
-                "port": (ready or {}).get("port"),
+                "pid": workers[0]["pid"] if workers else None,
+                "pids": [w["pid"] for w in workers],
+                "port": data.get("port"),
+                "generation": data.get("generation", 1),
                 "capture_dir": str(self.layout.capture_dir(name)) if data.get("capture") else None,
                 "auth": data.get("auth", False),
                 "failure_reason": reason,
@@ -631,6 +704,66 @@ class LocalProvider(Provider):
             },
             _client=self,
         )
+
+    def _update_endpoint(self, name: str, model: Model, spec: DeploymentSpec) -> Endpoint:
+        """Blue/green: start the new model's processes on the same port, wait until they serve,
+        then drain and stop the old ones. Requests keep being answered throughout; if the new
+        model fails to start, the old one keeps serving and OperationFailed is raised.
+        """
+        ep_file = self.layout.endpoint_dir(name) / "endpoint.json"
+        data = read_json(ep_file)
+        if data is None or data.get("deleted"):
+            raise NotFound(f"no local endpoint named {name!r}", provider=self.name)
+        current = self._endpoint_from_file(data)
+        if current.status is not Status.IN_SERVICE:
+            raise OperationFailed(
+                f"endpoint {name!r} is {current.status.value}; only an endpoint in service can be updated",
+                provider=self.name,
+                hint="delete and deploy it again",
+            )
+        model_path = self._model_path(model)
+        generation = int(data.get("generation", 1)) + 1
+        replicas = max(1, spec.min_replicas)
+        token = spec.auth_token.get_secret_value() if spec.auth_token else self._tokens.get(name)
+        if data.get("auth") and not token:
+            raise ConfigError("this endpoint requires a token: pass the same auth_token to keep it",
+                              field="auth_token")
+        spec = spec.model_copy(update={"host": data.get("host", spec.host)})
+        data["updating_to"] = model.name
+        write_json_atomic(ep_file, data)
+        new_workers = self._start_workers(name, model.name, model_path, spec, port=int(data["port"]),
+                                          generation=generation, replicas=replicas, token=token,
+                                          aliases=(str(data.get("model")),))
+        deadline = time.monotonic() + self.settings.ready_timeout
+        status, _, reason = self._workers_status(new_workers)
+        while status is Status.CREATING and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status, _, reason = self._workers_status(new_workers)
+        if status is not Status.IN_SERVICE:
+            self._stop_pids({w["pid"] for w in new_workers})
+            data.pop("updating_to", None)
+            write_json_atomic(ep_file, data)
+            raise OperationFailed(
+                f"the new model {model.name!r} did not start ({reason or 'timed out'}); "
+                f"endpoint {name!r} keeps serving {data.get('model')!r}",
+                provider=self.name,
+                logs_tail=_file_tail(self.layout.endpoint_dir(name) / "server.log"),
+            )
+        old_pids = {w["pid"] for w in data.get("workers", [])}
+        data.update(
+            model=model.name,
+            model_dir=model_path,
+            workers=new_workers,
+            generation=generation,
+            replicas=replicas,
+            spec_hash=config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"})),
+        )
+        data.pop("updating_to", None)
+        write_json_atomic(ep_file, data)
+        self._stop_pids(old_pids)  # graceful: they finish in-flight requests first
+        if token:
+            self._tokens[name] = token
+        return self._endpoint_from_file(data)
 
     def _record_down(self, data: dict[str, Any]) -> None:
         """Record ``endpoint_down`` once per start (cost needs the uptime interval)."""
@@ -641,7 +774,8 @@ class LocalProvider(Provider):
         current["down_recorded"] = True
         write_json_atomic(ep_file, current)
         self.state.add_event(provider=self.name, kind="endpoint", name=data["name"], event="endpoint_down",
-                             attrs={"cores": data.get("cores"), "gpus": data.get("gpus")})
+                             attrs={"cores": data.get("cores"), "gpus": data.get("gpus"),
+                                    "replicas": data.get("replicas", 1)})
 
     def _get_endpoint(self, name: str) -> Endpoint:
         data = read_json(self.layout.endpoint_dir(name) / "endpoint.json")
@@ -662,25 +796,25 @@ class LocalProvider(Provider):
     def _server_pids(self, name: str) -> set[int]:
         """Server processes started for endpoint ``name``, found by their command line.
 
-        A create interrupted between starting the server and recording its pid
+        A create interrupted between starting a server and recording its pid
         leaves a process nothing points to; scanning finds it so it is stopped,
         not orphaned.
         """
-        config = str(self.layout.endpoint_dir(name) / "server.json")
+        prefix = str(self.layout.endpoint_dir(name)) + os.sep
         pids: set[int] = set()
         for entry in Path("/proc").glob("[0-9]*/cmdline") if Path("/proc").is_dir() else []:
             try:
                 argv = entry.read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"unifiedml.providers.local.server" in argv and config.encode() in argv:
+            if b"unifiedml.providers.local.server" in argv and any(
+                a.startswith(prefix.encode()) and a.endswith(b".json") for a in argv
+            ):
                 pids.add(int(entry.parent.name))
         return {p for p in pids if _pid_alive(p)}
 
-    def _stop_process(self, data: dict[str, Any], timeout: float = 15.0) -> None:
-        pids = self._server_pids(data["name"])
-        if _pid_alive(data.get("pid")):
-            pids.add(data["pid"])
+    def _stop_pids(self, pids: set[int], timeout: float = 15.0) -> None:
+        pids = {p for p in pids if _pid_alive(p)}
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -693,6 +827,10 @@ class LocalProvider(Provider):
             if _pid_alive(pid):
                 logger.warning("endpoint process %d did not stop in %.0fs; killing it", pid, timeout)
                 os.kill(pid, signal.SIGKILL)
+
+    def _stop_process(self, data: dict[str, Any], timeout: float = 15.0) -> None:
+        pids = self._server_pids(data["name"]) | {w["pid"] for w in data.get("workers", [])}
+        self._stop_pids(pids, timeout)
 
     def _delete_endpoint(self, name: str) -> None:
         ep_dir = self.layout.endpoint_dir(name)
@@ -735,7 +873,7 @@ class LocalProvider(Provider):
         if token:
             headers["Authorization"] = f"Bearer {token}"
         parts = urlsplit(endpoint.url)
-        path = f"/v1/models/{endpoint.model}:predict"
+        path = f"/v1/models/{name}:predict"  # the endpoint's name: stable across blue/green updates
 
         def call() -> tuple[int, bytes, float]:
             start = time.perf_counter()
@@ -776,6 +914,16 @@ class LocalProvider(Provider):
             raise ConfigError(message, field="instances", provider=self.name,
                               hint="send fewer rows per request")
         raise ProviderError(message, provider=self.name, status_code=status)
+
+
+def _free_port(host: str) -> int:
+    """A port free right now on ``host`` (the server binds it moments later; a race loses with a clear error)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _file_tail(path: Path, lines: int = 20) -> str | None:

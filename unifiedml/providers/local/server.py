@@ -96,7 +96,13 @@ class ServerConfig:
     ceiling), ``drain_timeout_s`` (how long a stop waits for in-flight
     requests), ``switch_interval_s`` (the GIL switch interval; 0 = leave it) and
     ``tf_threads`` (TensorFlow intra- and inter-op threads; 0 = TensorFlow's
-    default of one per core). One thread is the default because a small tabular
+    default of one per core). ``reuse_port`` binds with SO_REUSEPORT so several
+    server processes share one port (replicas, and blue/green updates where the
+    new model's process joins before the old one drains); ``capture_suffix``
+    keeps each process's capture files apart. ``aliases`` are other names the
+    model answers to under ``/v1/models/{name}``: the endpoint's own name (a
+    stable address across updates) and, during a blue/green switch, the model
+    it replaces, so clients addressing either never see a 404 mid-switch. One thread is the default because a small tabular
     model is dominated by per-op overhead, not arithmetic: measured +20% req/s
     with 32 clients and +20% with 64-row requests on 2 cores. Raise it for big models.
     """
@@ -117,6 +123,9 @@ class ServerConfig:
     drain_timeout_s: float = 30.0
     switch_interval_s: float = 0.0002
     tf_threads: int = 1
+    reuse_port: bool = False
+    capture_suffix: str = ""
+    aliases: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerConfig:
@@ -144,13 +153,19 @@ class ServerConfig:
             if key in data and (isinstance(data[key], bool) or not isinstance(data[key], types)
                                 or not ok(data[key])):
                 raise StartupError(f"server config: {key!r} has an invalid value {data[key]!r}")
-        for key in ("model_dir", "token_sha256", "capture_dir", "ready_file"):
+        for key in ("noop", "reuse_port"):
+            if key in data and not isinstance(data[key], bool):
+                raise StartupError(f"server config: {key!r} must be true or false")
+        for key in ("model_dir", "token_sha256", "capture_dir", "ready_file", "capture_suffix"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise StartupError(f"server config: {key!r} must be a string or null")
         token = data.get("token_sha256")
         if token is not None and (len(token) != 64 or any(c not in "0123456789abcdefABCDEF" for c in token)):
             raise StartupError("server config: 'token_sha256' must be 64 hex digits")
-        cfg = cls(**data)
+        aliases = data.get("aliases", [])
+        if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a for a in aliases):
+            raise StartupError("server config: 'aliases' must be a list of names")
+        cfg = cls(**{**data, "aliases": tuple(aliases)})
         if not cfg.noop and not cfg.model_dir:
             raise StartupError("server config: 'model_dir' is required")
         return cfg
@@ -236,6 +251,7 @@ class _App:
                 model=config.model_name,
                 rows_of=self.signature.capture_rows,
                 sample_percent=config.capture_sample_percent,
+                file_suffix=config.capture_suffix,
             )
 
     def _can_grow(self) -> bool:
@@ -270,7 +286,7 @@ class _App:
             if tail[1] not in ("1", "latest", "stable"):
                 return _error(404, f"model {name!r} has no version {tail[1]!r}; it serves version 1")
             tail = tail[2:]
-        if name != self.config.model_name:
+        if name != self.config.model_name and name not in self.config.aliases:
             return _error(404, f"model {name!r} is not served here; this endpoint serves "
                                f"{self.config.model_name!r}")
         if verb is not None:
@@ -547,7 +563,7 @@ class _HttpProtocol(asyncio.Protocol):
 
 
 # -- start-up and lifecycle --------------------------------------------------
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """Create the listening socket now, so a taken port fails fast (before TensorFlow is imported)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -557,6 +573,10 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socktype, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            # Only sockets that all set SO_REUSEPORT (same user) share the port: another
+            # program holding it still makes this bind fail with "in use".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(addr)
         sock.listen(1024)
     except OSError as exc:
@@ -607,7 +627,7 @@ class _Server:
         """
         if self.config.switch_interval_s:
             sys.setswitchinterval(self.config.switch_interval_s)
-        sock = _bind(self.config.host, self.config.port)
+        sock = _bind(self.config.host, self.config.port, reuse_port=self.config.reuse_port)
         try:
             model = None
             if not self.config.noop:
