@@ -75,9 +75,9 @@ def get_reader(provider: str) -> CaptureReader:
     factory = _READERS.get(provider)
     if factory is None:
         raise ConfigError(
-            f"no capture reader for provider {provider!r}",
+            f"no capture reader for provider {provider!r} (known: {', '.join(registered_readers())})",
             field="provider",
-            hint=f"readers are registered for: {', '.join(registered_readers())}",
+            hint="a provider registers its reader with unifiedml.monitoring.register_reader",
         )
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
