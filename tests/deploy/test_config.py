@@ -129,3 +129,32 @@ def test_json_schema_is_exported_and_matches_the_docs_copy() -> None:
     assert json.loads(docs_copy.read_text()) == json.loads(json.dumps(schema)), (
         "docs/unifiedml.schema.json is stale: run `unifiedml config schema --out docs/unifiedml.schema.json`"
     )
+
+
+def test_budgets_are_validated_with_the_file() -> None:
+    err = _err(BASE + "budgets:\n  - {name: b, amount: -5, currency: USD}\n")
+    assert "budgets[0]" in str(err)
+
+
+def test_plan_refuses_what_would_push_a_budget_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unifiedml.deploy import DeploySession
+    from unifiedml.errors import BudgetExceeded
+
+    # Local cost is priced only when rates are configured: 1 USD per core-hour.
+    monkeypatch.setenv("UNIFIEDML_COST_CPU_CORE_HOUR", "1.0")
+    monkeypatch.setenv("UNIFIEDML_COST_CURRENCY", "USD")
+    model = tmp_path / "model"
+    model.mkdir()
+    cfg = tmp_path / "unifiedml.yaml"
+    cfg.write_text(BASE.replace("./model", str(model)) + "    size: cpu-small\n"
+                   "budgets:\n  - {name: tiny, amount: 0.5, currency: USD, project: demo}\n")
+    session = DeploySession.from_file(cfg)
+    plan = session.plan()
+    web = next(i for i in plan.items if i.name == "web")
+    assert web.cost_per_hour is not None and web.currency == "USD"
+    assert plan.budget_error and "tiny" in plan.budget_error
+    with pytest.raises(BudgetExceeded):
+        session.apply(plan)
+    assert session.state.journal() == []  # nothing was attempted
+    cfg.write_text(cfg.read_text().replace("amount: 0.5", "amount: 100000"))
+    assert DeploySession.from_file(cfg).plan().budget_error is None

@@ -245,10 +245,7 @@ def check(
 
         import yaml
 
-        from unifiedml.cost.budgets import evaluate_budgets, load_budgets, month_bounds, send_budget_alert
-        from unifiedml.cost.estimates import estimate_running
-        from unifiedml.cost.readers.estimated import LifecycleEstimateReader
-        from unifiedml.cost.snapshots import load_records
+        from unifiedml.cost.budgets import current_statuses, load_budgets, send_budget_alert
         from unifiedml.errors import ConfigError
         from unifiedml.state.store import StateStore
 
@@ -258,27 +255,7 @@ def check(
             raise ConfigError(f"cannot read {config}: {exc.strerror}", field="config") from exc
         budgets = load_budgets(data.get("budgets"), where=f"{config}:budgets")
         now = datetime.now(UTC)
-        start, end = month_bounds(now)
-        store = StateStore()
-        recs = list(LifecycleEstimateReader(store=store, now=now).read(since=start, until=now))
-        recs += load_records(store, since=start, until=end)
-        owners = {(r.provider, r.kind, r.name): r for r in store.list_resources()}
-        running = []
-        for u in estimate_running(store, since=start, until=now, now=now):
-            if u.interval.end is None and u.price.per_hour is not None:
-                o = owners.get((u.interval.provider, u.interval.kind, u.interval.name))
-                running.append(
-                    (
-                        {
-                            "provider": u.interval.provider,
-                            "project": o.project if o else None,
-                            "tags": o.tags if o else {},
-                        },
-                        u.price.per_hour * u.interval.count,
-                        u.price.currency,
-                    )
-                )
-        statuses = evaluate_budgets(budgets, recs, now=now, running_hourly=running)
+        statuses = current_statuses(StateStore(), budgets, now=now)
     except Exception as exc:
         raise fail(exc, code=2) from None
     if output is TableOrJson.json:

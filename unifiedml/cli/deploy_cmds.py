@@ -52,6 +52,8 @@ def _print_plan(plan: Plan) -> None:
         f"Estimated serving cost: {total:,.2f}/hour, {total * 720:,.2f}/month"
         + (f" (+ {unknown} endpoint(s) with an unknown price)" if unknown else "")
     )
+    if plan.budget_error:
+        console.print(f"[bold red]over budget:[/] {plan.budget_error} (apply will refuse this plan)")
 
 
 def _session(file: Path | None, env: str | None) -> Any:

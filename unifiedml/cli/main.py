@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from unifiedml.cli.cost import app as cost_app
 from unifiedml.cli.deploy_cmds import apply, config_app, destroy, gc, plan
 from unifiedml.cli.jobs import jobs_app, models_app
 from unifiedml.cli.providers import providers
@@ -66,6 +67,7 @@ app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.add_typer(cost_app, name="cost")
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typer
-
 from unifiedml.cli.common import OUTPUT_OPTION, OutputFormat, emit, fail
 
 __all__ = ["providers"]

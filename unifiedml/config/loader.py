@@ -176,6 +176,10 @@ def parse_config(
             hint=err.hint,
         ) from exc
     _check_references(config, source, lines)
+    if config.budgets:
+        from unifiedml.cost.budgets import load_budgets
+
+        load_budgets(config.budgets, where=f"{source}:budgets")
     return config
 
 

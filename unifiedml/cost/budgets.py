@@ -40,6 +40,7 @@ __all__ = [
     "Budget",
     "BudgetStatus",
     "check_plan_against_budgets",
+    "current_statuses",
     "evaluate_budgets",
     "load_budgets",
     "month_bounds",
@@ -233,3 +234,29 @@ def send_budget_alert(url: str, statuses: Sequence[BudgetStatus], *, timeout: fl
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return int(resp.status)
+
+
+def current_statuses(store: Any, budgets: Sequence[Budget], *, now: datetime | None = None) -> list[BudgetStatus]:
+    """This month's spend and forecast per budget, from what the state store knows.
+
+    Spend is the lifecycle estimates plus billed records saved with
+    ``sync_billed``; the forecast extrapolates what runs now to the month's end.
+    Used by ``unifiedml cost check`` and by ``plan``'s budget guard.
+    """
+    from unifiedml.cost.estimates import estimate_running
+    from unifiedml.cost.readers.estimated import LifecycleEstimateReader
+    from unifiedml.cost.snapshots import load_records
+
+    now = now or datetime.now(UTC)
+    start, end = month_bounds(now)
+    recs = list(LifecycleEstimateReader(store=store, now=now).read(since=start, until=now))
+    recs += load_records(store, since=start, until=end)
+    owners = {(r.provider, r.kind, r.name): r for r in store.list_resources()}
+    running = []
+    for u in estimate_running(store, since=start, until=now, now=now):
+        if u.interval.end is None and u.price.per_hour is not None:
+            o = owners.get((u.interval.provider, u.interval.kind, u.interval.name))
+            attrs = {"provider": u.interval.provider, "project": o.project if o else None,
+                     "tags": o.tags if o else {}}
+            running.append((attrs, u.price.per_hour * u.interval.count, u.price.currency))
+    return evaluate_budgets(budgets, recs, now=now, running_hourly=running)

@@ -78,6 +78,8 @@ class Plan:
 
     project: str
     items: list[PlanItem]
+    #: Set when applying would push a budget's forecast over; apply refuses such a plan.
+    budget_error: str | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -111,6 +113,7 @@ class Plan:
             "total_cost_per_hour": total,
             "total_cost_per_month": total * 24 * 30,
             "resources_with_unknown_price": unknown,
+            "budget_error": self.budget_error,
         }
 
 

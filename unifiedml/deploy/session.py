@@ -53,20 +53,48 @@ class DeploySession:
 
     def price(self, item: PlanItem) -> tuple[float | None, str | None]:
         """Hourly price of an endpoint item from the cost catalog, or (None, None) when unknown."""
-        try:
-            from unifiedml.cost import estimate_plan_item  # type: ignore[attr-defined]
-        except ImportError:
-            return None, None
-        return estimate_plan_item(item)  # type: ignore[no-any-return]
+        from unifiedml.cost.plan_prices import estimate_plan_item
+
+        return estimate_plan_item(item)
 
     def plan(self) -> Plan:
-        """Read-only diff of file vs state vs live."""
-        return build_plan(self.loaded, state=self.state, provider_for=self.provider, price_for=self.price)
+        """Read-only diff of file vs state vs live, checked against the file's budgets."""
+        plan = build_plan(self.loaded, state=self.state, provider_for=self.provider, price_for=self.price)
+        plan.budget_error = self._budget_error(plan)
+        return plan
+
+    def _budget_error(self, plan: Plan) -> str | None:
+        """Why applying ``plan`` would push a budget's forecast over (None when it would not)."""
+        if not self.loaded.config.budgets:
+            return None
+        from unifiedml.cost.budgets import check_plan_against_budgets, current_statuses, load_budgets
+        from unifiedml.errors import BudgetExceeded
+
+        budgets = load_budgets(self.loaded.config.budgets)
+        added = [
+            ({"provider": i.provider, "project": self.project, "tags": (i.desired or {}).get("tags", {})},
+             i.cost_per_hour, i.currency)
+            for i in plan.items
+            if i.kind == "endpoint" and i.action in ("create", "replace")
+        ]
+        try:
+            check_plan_against_budgets(current_statuses(self.state, budgets), added)
+        except BudgetExceeded as exc:
+            return exc.message
+        return None
 
     def apply(self, plan: Plan | None = None, *, parallelism: int = 4, progress: Progress | None = None,
               wait_timeout: float = 3600) -> ApplyResult:
-        """Apply ``plan`` (computed now when not given). Blocking; safe to re-run."""
-        return apply_plan(self.loaded, plan or self.plan(), state=self.state, provider_for=self.provider,
+        """Apply ``plan`` (computed now when not given). Blocking; safe to re-run.
+
+        Raises BudgetExceeded, changing nothing, when the plan would push a budget's forecast over.
+        """
+        plan = plan or self.plan()
+        if plan.budget_error:
+            from unifiedml.errors import BudgetExceeded
+
+            raise BudgetExceeded(plan.budget_error, hint="raise the budget, or plan smaller endpoints")
+        return apply_plan(self.loaded, plan, state=self.state, provider_for=self.provider,
                           parallelism=parallelism, progress=progress, wait_timeout=wait_timeout)
 
     def destroy(self, *, parallelism: int = 4, progress: Progress | None = None) -> ApplyResult:

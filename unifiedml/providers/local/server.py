@@ -102,9 +102,10 @@ class ServerConfig:
     keeps each process's capture files apart. ``aliases`` are other names the
     model answers to under ``/v1/models/{name}``: the endpoint's own name (a
     stable address across updates) and, during a blue/green switch, the model
-    it replaces, so clients addressing either never see a 404 mid-switch. One thread is the default because a small tabular
-    model is dominated by per-op overhead, not arithmetic: measured +20% req/s
-    with 32 clients and +20% with 64-row requests on 2 cores. Raise it for big models.
+    it replaces, so clients addressing either never see a 404 mid-switch.
+    One TensorFlow thread is the default because a small tabular model is
+    dominated by per-op overhead, not arithmetic: measured +20% req/s with 32
+    clients and +20% with 64-row requests on 2 cores. Raise it for big models.
     """
 
     name: str
