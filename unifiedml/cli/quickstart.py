@@ -45,6 +45,42 @@ def _rows(csv_path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _money(fig: dict[str, Any]) -> str:
+    if not fig.get("known"):
+        return "unknown"
+    return f"{fig['amount']:.6f} {fig['currency']}"
+
+
+def _cost_step(console: Any, client: Any, *, job: str, endpoint: str) -> dict[str, Any]:
+    """Price what this run used: configured local rates, and the catalog's price of each cloud's
+    matching size for the same hours. Unknown prices are shown as unknown, never as zero."""
+    from rich.table import Table
+
+    from unifiedml.cost.summary import summarize_local_runs
+
+    result = summarize_local_runs(client.state)
+    train = [r for r in result.runs if r.kind == "training_job" and r.name == job]
+    serve = [r for r in result.runs if r.kind == "endpoint" and r.name == endpoint][-1:]  # this run's interval
+    runs = train + serve
+    providers = sorted({p for r in runs for p in r.clouds})
+    table = Table(header_style="bold")
+    for col in ("where", "as", *(f"{r.kind.replace('_job', '')} ({r.hours * 3600:.0f}s)" for r in runs)):
+        table.add_column(col)
+    table.add_row("this machine", f"{runs[0].cores:g} cores" if runs else "", *(_money(r.local) for r in runs))
+    for p in providers:
+        kinds = " / ".join(dict.fromkeys(str(r.clouds[p].get("instance_type") or "?") for r in runs))
+        table.add_row(p, kinds, *(_money(r.clouds[p]) for r in runs))
+    console.print(table)
+    if runs and not runs[0].local.get("known"):
+        console.print("   [dim]local cost is unknown until rates are set: UNIFIEDML_COST_CPU_CORE_HOUR, "
+                      "UNIFIEDML_COST_GPU_HOUR (see docs/cost.md)[/]")
+    unknown = [p for p in providers if not all(r.clouds[p].get("known") for r in runs)]
+    if unknown:
+        console.print(f"   [dim]no shipped price for {', '.join(unknown)} (shown as unknown, never as zero); "
+                      "`unifiedml cost catalog refresh` fetches them when online[/]")
+    return {"runs": [r.to_dict() for r in runs]}
+
+
 def quickstart(
     epochs: int = typer.Option(40, "--epochs", help="training epochs"),
     keep: bool = typer.Option(False, "--keep", help="leave the endpoint running at the end"),
@@ -115,7 +151,8 @@ def quickstart(
         summary["predictions"] = {"correct": correct, "of": len(sample), "latency_ms": result.latency_ms}
 
         console.print("[bold cyan]4/6 drift[/] [dim]not part of this build yet[/]")
-        console.print("[bold cyan]5/6 cost[/] [dim]not part of this build yet[/]")
+        console.print("[bold cyan]5/6 cost[/] of this run: local rates, and the same hours on each cloud")
+        summary["cost"] = _cost_step(console, client, job=job.name, endpoint=endpoint.name)
     except Exception as exc:
         raise fail(exc) from None
     finally:
