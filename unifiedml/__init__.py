@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "DeploymentSpec": "unifiedml.specs",
     "CaptureSpec": "unifiedml.specs",
     "Resources": "unifiedml.specs",
+    "MonitorSpec": "unifiedml.monitoring.spec",
     "DataRef": "unifiedml.specs",
     "TrainingJob": "unifiedml.resources",
     "AutoMLJob": "unifiedml.resources",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
         OperationTimeout,
         UnifiedMLError,
     )
+    from unifiedml.monitoring.spec import MonitorSpec
     from unifiedml.providers.base import Capability, Provider
     from unifiedml.resources import AutoMLJob, Endpoint, Model, Prediction, Status, TrainingJob
     from unifiedml.specs import AutoMLSpec, CaptureSpec, DataRef, DeploymentSpec, Resources, TrainingSpec

@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifiedml.providers.base import Capability, Provider
 from unifiedml.providers.registry import load
 from unifiedml.resources import AutoMLJob, Endpoint, Model, Prediction, TrainingJob
 from unifiedml.specs import AutoMLSpec, DeploymentSpec, TrainingSpec
 from unifiedml.state import StateStore, default_home
+
+if TYPE_CHECKING:
+    from unifiedml.monitoring.spec import EndpointMonitor, MonitorSpec
 
 __all__ = ["Client"]
 
@@ -120,3 +123,29 @@ class Client:
     def predict(self, endpoint: Endpoint | str, instances: list[Any] | dict[str, list[Any]]) -> Prediction:
         """Send instances to an endpoint and return its predictions. Blocking."""
         return self.provider.predict(endpoint, instances)
+
+    # monitoring and cost
+    def monitor(self, endpoint: Endpoint | str, spec: MonitorSpec | Mapping[str, Any]) -> EndpointMonitor:
+        """Watch an endpoint's captured traffic for drift against reference data.
+
+        With ``spec.schedule`` (cron) the check is stored for ``unifiedml scheduler``
+        and this returns at once (idempotent: the same name replaces the schedule);
+        without, one check runs now (blocking) and ``monitor.last_report`` holds it.
+        """
+        from unifiedml.monitoring.spec import MonitorSpec, monitor
+        from unifiedml.specs import validate_spec
+
+        spec = validate_spec(MonitorSpec, spec)
+        name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+        return monitor(name, spec, provider=self.provider.name, store=self.state)
+
+    def costs(self, *, since: str = "30d") -> Any:
+        """What this provider's recorded resources cost: estimates from lifecycle events (uptime x
+        catalog price, or configured local rates). Returns the cost module's running-usage rows."""
+        from datetime import UTC, datetime
+
+        from unifiedml.cost.estimates import estimate_running
+        from unifiedml.specs import parse_duration
+
+        start = datetime.now(UTC) - parse_duration(since)
+        return [u for u in estimate_running(self.state, since=start) if u.interval.provider == self.provider.name]

@@ -10,9 +10,11 @@ import typer
 
 from unifiedml.cli.cost import app as cost_app
 from unifiedml.cli.deploy_cmds import apply, config_app, destroy, gc, plan
+from unifiedml.cli.drift import app as drift_app
 from unifiedml.cli.jobs import jobs_app, models_app
 from unifiedml.cli.providers import providers
 from unifiedml.cli.quickstart import quickstart
+from unifiedml.cli.scheduler import scheduler
 from unifiedml.cli.serve import deploy, endpoints_app, predict
 from unifiedml.cli.train import train
 
@@ -68,6 +70,8 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
+app.add_typer(drift_app, name="drift")
+app.command()(scheduler)
 
 
 def main() -> None:
