@@ -32,7 +32,7 @@ def test_quickstart_runs_end_to_end_and_catches_the_shifted_batch(monkeypatch: p
     assert Client("local", project="quickstart").endpoints() == []
 
 
-def test_client_monitor_runs_a_check_against_captured_traffic(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_client_monitor_runs_a_check_against_captured_traffic() -> None:
     from tests.conftest import PENGUINS, QUICKSTART
     from unifiedml import MonitorSpec, TrainingSpec
 

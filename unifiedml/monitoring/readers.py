@@ -57,6 +57,7 @@ class CaptureReader(Protocol):
 
 _READERS: dict[str, str | Callable[[], CaptureReader]] = {
     "local": "unifiedml.monitoring.readers:LocalCaptureReader",
+    "sagemaker": "unifiedml.providers.sagemaker.drift:DataCaptureReader",
 }
 
 

@@ -137,6 +137,28 @@ def test_data_capture_files_become_rows(aws: AwsEmulator, tmp_path: Path) -> Non
     assert all(r["prediction"] == [0.5] and r["ts"] is not None for r in rows)
 
 
+def test_drift_engine_reads_sagemaker_capture_through_its_reader(aws: AwsEmulator, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from unifiedml.monitoring import check
+    from unifiedml.providers.sagemaker.drift import DataCaptureReader
+
+    client = sagemaker_client(aws)
+    model = _train(client, tmp_path).model
+    client.deploy(model, DeploymentSpec(name="drifting")).wait(timeout=30, progress=False)
+    client.predict("drifting", [{"bill_length_mm": 60.0 + i % 3, "island": "Dream"} for i in range(40)])
+    from unifiedml.monitoring.readers import registered_readers
+
+    assert "sagemaker" in registered_readers()
+    source = DataCaptureReader(client.provider).read("drifting", since=datetime.now(UTC) - timedelta(hours=1))
+    reference = {"bill_length_mm": [38.0 + (i % 9) for i in range(200)],
+                 "island": ["Dream", "Biscoe", "Torgersen", "Biscoe"] * 50}
+    report = check(reference, source, columns=["bill_length_mm", "island"])
+    assert report.status == "drift"
+    assert {f.name for f in report.features if f.drifted} == {"bill_length_mm", "island"}
+    assert next(f for f in report.features if f.name == "bill_length_mm").n_current == 40
+
+
 def test_native_monitor_schedule_and_executions(aws: AwsEmulator, tmp_path: Path) -> None:
     client = sagemaker_client(aws)
     model = _train(client, tmp_path).model
