@@ -1,8 +1,8 @@
 """``apply`` and ``destroy``: make the plan so, safely re-runnable.
 
-* Dependency order: models, then endpoints; deletions run in reverse
-  (endpoints, then models). Independent resources of one level run in
-  parallel, at most ``parallelism`` at a time.
+* Dependency order: an endpoint starts as soon as its own model is ready;
+  deletions run after, in reverse (endpoints, then models). Independent
+  resources run in parallel, at most ``parallelism`` at a time.
 * An intent is written to the journal before each change (``config-model`` /
   ``config-endpoint``) and closed after it; providers journal their own creates
   too. A run killed half way leaves pending intents; the next ``plan`` looks at
@@ -180,6 +180,36 @@ class _Applier:
         self.state.finish_intent(intent)
         self.progress(item, "done", item.action)
 
+    def run_creates(self, plan: Plan, parallelism: int, result: ApplyResult) -> None:
+        """Models and endpoints as a dependency graph: each endpoint starts as soon as *its* model is
+        ready, not when every model is. Models are queued first, so with a bounded pool an endpoint
+        waiting for its model never holds back the model it waits for."""
+        models = [i for i in plan.items if i.kind == "model" and i.action != "delete"]
+        endpoints = [i for i in plan.items if i.kind == "endpoint" and i.action != "delete"]
+        if not models and not endpoints:
+            return
+        model_of = {name: ep.model for name, ep in self.loaded.config.endpoints.items()}
+        with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="uml-apply") as pool:
+            model_futures = {m.name: pool.submit(self.run_item, m, self.make_model) for m in models}
+
+            def endpoint_task(item: PlanItem) -> None:
+                dependency = model_futures.get(model_of.get(item.name, ""))
+                if dependency is not None and dependency.exception() is not None:
+                    raise UnifiedMLError(f"not deployed: its model {model_of[item.name]!r} failed",
+                                         provider=item.provider)
+                self.run_item(item, self.make_endpoint)
+
+            futures = {f: m for m, f in zip(models, model_futures.values(), strict=True)}
+            futures.update({pool.submit(endpoint_task, e): e for e in endpoints})
+            for future in as_completed(futures):
+                item = futures[future]
+                exc = future.exception()
+                if exc is None:
+                    result.done.append(item)
+                else:
+                    result.failed.append((item, exc))
+                    self.progress(item, "failed", str(exc))
+
     def run_level(self, items: list[tuple[PlanItem, Callable[[PlanItem], None]]], parallelism: int,
                   result: ApplyResult) -> None:
         if not items:
@@ -214,9 +244,10 @@ def apply_plan(
                        progress=progress or _noop_progress, wait_timeout=wait_timeout)
     result = ApplyResult()
     old_versions = []
+    applier.run_creates(plan, parallelism, result)
+    if result.failed:
+        return result
     levels: list[list[tuple[PlanItem, Callable[[PlanItem], None]]]] = [
-        [(i, applier.make_model) for i in plan.items if i.kind == "model" and i.action != "delete"],
-        [(i, applier.make_endpoint) for i in plan.items if i.kind == "endpoint" and i.action != "delete"],
         [(i, applier.remove_endpoint) for i in plan.items if i.kind == "endpoint" and i.action == "delete"],
         [(i, applier.remove_model) for i in plan.items if i.kind == "model" and i.action == "delete"],
     ]

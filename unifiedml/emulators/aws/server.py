@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -78,6 +79,8 @@ class _Middleware:
             state.calls[op] += 1
             cfg = state.config
             draw = state.rng.random()
+        if cfg.latency > 0:
+            time.sleep(cfg.latency)
         fault = None
         if draw < cfg.fault_rate:
             fault = "throttle"

@@ -33,6 +33,8 @@ class EmulatorConfig:
       ``error_after_rate``: share *executed* and then answered HTTP 500 (the
       response is lost; a retried create must find what the first one made).
     * ``monitoring_interval``: seconds between synthetic monitoring executions.
+    * ``latency``: seconds added to every AWS API call (a far-away region; used by
+      the apply benchmark to show independent deployments overlap).
     """
 
     training_delay: float = 0.5
@@ -45,6 +47,7 @@ class EmulatorConfig:
     error_after_rate: float = 0.0
     fault_seed: int = 1234
     monitoring_interval: float = 1.0
+    latency: float = 0.0
     python: str | None = None
 
     def update(self, values: dict[str, Any]) -> None:
