@@ -240,8 +240,12 @@ class Server:
     """A server process started from a config; ``url`` once ready; ``close()`` stops it (SIGTERM)."""
 
     def __init__(
-        self, work: Path, label: str, model_dir: Path, *, naive: bool = False, **options: Any
+        self, work: Path, label: str, model_dir: Path, *, naive: bool = False, replicas: int = 1, **options: Any
     ) -> None:
+        self.extra: list[Server] = []
+        if replicas > 1:
+            # Replicas: processes sharing one port with SO_REUSEPORT, as the local backend deploys them.
+            options = {**options, "reuse_port": True}
         label = "".join(c if c.isalnum() else "-" for c in label)
         self.ready = work / f"{label}.ready.json"
         self.ready.unlink(missing_ok=True)
@@ -279,6 +283,8 @@ class Server:
         if "error" in info:
             raise RuntimeError(f"{label}: {info['error']}")
         self.url = info["url"]
+        for i in range(1, replicas):
+            self.extra.append(Server(work, f"{label}-r{i}", model_dir, **{**options, "port": info["port"]}))
 
     def stats(self) -> dict[str, Any]:
         import urllib.request
@@ -290,6 +296,8 @@ class Server:
             return {}
 
     def close(self) -> None:
+        for other in self.extra:
+            other.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
@@ -360,6 +368,8 @@ def main() -> int:
     run("ours, batching off", one_row, 32, 1, max_batch_size=1)
     run("ours, capture on", one_row, 32, 1, capture_dir=str(work / "capture"))
     run("ours, 64-row requests", rows64, 8, 64)
+    run("ours, 2 processes (replicas=2)", one_row, 32, 1, replicas=2)
+    run("ours, 64-row requests, 2 processes (replicas=2)", rows64, 8, 64, replicas=2)
     best: dict[str, Any] | None = None
     for threads in ("1", "0"):
         out = subprocess.run(
@@ -391,6 +401,15 @@ def main() -> int:
         ),
         "ours batching on / off": round(ours / results["ours, batching off"]["req_per_s"], 2),
         "capture on / off": round(results["ours, capture on"]["req_per_s"] / ours, 3),
+        "ours 2 processes / HTTP ceiling": round(
+            results["ours, 2 processes (replicas=2)"]["req_per_s"]
+            / results["ours: HTTP ceiling (no-op)"]["req_per_s"], 3
+        ),
+        "64-row, 2 processes: ours / in-process rows/s": round(
+            results["ours, 64-row requests, 2 processes (replicas=2)"]["rows_per_s"]
+            / results["in-process model, 64-row batches (ceiling)"]["rows_per_s"],
+            3,
+        ),
         "64-row: ours / in-process rows/s (goal >= 0.5)": round(
             results["ours, 64-row requests"]["rows_per_s"]
             / results["in-process model, 64-row batches (ceiling)"]["rows_per_s"],
