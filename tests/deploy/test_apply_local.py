@@ -34,7 +34,8 @@ def savedmodel(tmp_path_factory: pytest.TempPathFactory) -> str:
     return job.model.extra["path"]
 
 
-def _write(tmp_path: Path, savedmodel: str, endpoints: dict[str, dict], project: str = "deploytest") -> Path:
+def _write(tmp_path: Path, savedmodel: str, endpoints: dict[str, dict], project: str = "deploytest",
+           monitors: dict[str, dict] | None = None) -> Path:
     lines = [f"project: {project}", "models:", "  clf:", f"    artifact: {savedmodel}", "endpoints:"]
     for name, extra in endpoints.items():
         lines.append(f"  {name}:")
@@ -43,6 +44,12 @@ def _write(tmp_path: Path, savedmodel: str, endpoints: dict[str, dict], project:
             lines.append(f"    {key}: {json.dumps(value)}")
     if not endpoints:
         lines[-1] = "endpoints: {}"
+    if monitors:
+        lines.append("monitors:")
+        for name, extra in monitors.items():
+            lines.append(f"  {name}:")
+            for key, value in extra.items():
+                lines.append(f"    {key}: {json.dumps(value)}")
     path = tmp_path / "unifiedml.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -61,17 +68,25 @@ def _server_processes(home: Path) -> list[int]:
 
 
 def test_plan_apply_reapply_drift_destroy(tmp_path: Path, savedmodel: str, home: Path) -> None:
-    cfg = _write(tmp_path, savedmodel, {"web-a": {}, "web-b": {"capture": False}})
+    from unifiedml.monitoring import db
+
+    watch = {"watch-a": {"endpoint": "web-a", "reference": str(PENGUINS), "schedule": "*/5 * * * *"}}
+    cfg = _write(tmp_path, savedmodel, {"web-a": {}, "web-b": {"capture": False}}, monitors=watch)
 
     result = runner.invoke(app, ["plan", "-f", str(cfg), "-o", "json"])
     assert result.exit_code == 2, result.output  # changes pending
     plan = json.loads(result.stdout)
     assert [(i["kind"], i["name"], i["action"]) for i in plan["items"]] == [
-        ("model", "clf", "create"), ("endpoint", "web-a", "create"), ("endpoint", "web-b", "create")]
+        ("model", "clf", "create"), ("endpoint", "web-a", "create"), ("endpoint", "web-b", "create"),
+        ("monitor", "watch-a", "create")]
 
     result = runner.invoke(app, ["apply", "-f", str(cfg), "--auto-approve", "-o", "json"])
     assert result.exit_code == 0, result.output
-    assert sorted(json.loads(result.stdout)["applied"]) == ["endpoint/web-a", "endpoint/web-b", "model/clf"]
+    assert sorted(json.loads(result.stdout)["applied"]) == [
+        "endpoint/web-a", "endpoint/web-b", "model/clf", "monitor/watch-a"]
+    store = db.open_store(Client("local").state)
+    schedule = db.get_schedule(store, "watch-a")
+    assert schedule.cron == "*/5 * * * *"
     client = Client("local", project="deploytest")
     assert sorted(e.name for e in client.endpoints()) == ["web-a", "web-b"]
     assert all(e.status is Status.IN_SERVICE for e in client.endpoints())
@@ -80,7 +95,7 @@ def test_plan_apply_reapply_drift_destroy(tmp_path: Path, savedmodel: str, home:
     journal_before = len(client.state.journal(limit=1000))
     result = runner.invoke(app, ["plan", "-f", str(cfg), "-o", "json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["counts"]["noop"] == 3
+    assert json.loads(result.stdout)["counts"]["noop"] == 4
     result = runner.invoke(app, ["apply", "-f", str(cfg), "--auto-approve"])
     assert result.exit_code == 0 and "nothing to do" in result.stdout
     assert len(client.state.journal(limit=1000)) == journal_before
@@ -94,15 +109,17 @@ def test_plan_apply_reapply_drift_destroy(tmp_path: Path, savedmodel: str, home:
     assert "recorded, but not found live" in items["web-b"].reasons
     assert items["web-a"].action == "noop"
 
-    # a changed definition replaces (the local backend cannot update in place)
+    # a changed definition replaces; the monitor removed from the file is deleted
     cfg = _write(tmp_path, savedmodel, {"web-a": {"capture": False}, "web-b": {"capture": False}})
     items = {i.name: i for i in DeploySession.from_file(cfg).plan().items}
     assert items["web-a"].action == "replace"
     assert "capture.enabled" in items["web-a"].changes
+    assert items["watch-a"].action == "delete"
     result = runner.invoke(app, ["apply", "-f", str(cfg), "-y"])
     assert result.exit_code == 0, result.output
     now = {e.name: e.extra["pid"] for e in client.endpoints()}
     assert now["web-a"] != pids["web-a"]
+    assert [s.name for s in db.list_schedules(store)] == []
 
     # removing an endpoint from the file deletes it
     cfg = _write(tmp_path, savedmodel, {"web-a": {"capture": False}})

@@ -208,6 +208,23 @@ def _check_references(config: ProjectConfig, source: str, lines: Mapping[tuple[A
                 f"monitors.{name}.endpoint",
                 hint=_suggest(mon.endpoint, list(config.endpoints)),
             )
+    if config.monitors:
+        from pydantic import ValidationError as _VE
+
+        from unifiedml.monitoring.spec import MonitorSpec
+
+        for name, mon in config.monitors.items():
+            try:
+                MonitorSpec.model_validate(mon.monitor_spec(name, mon.reference))
+            except _VE as exc:
+                err = config_error_from(exc, model=MonitorSpec)
+                raise ConfigError(
+                    err.message.split(": ", 1)[-1] if err.field else err.message,
+                    field=f"{_where(source, _line_for(lines, ('monitors', name, *exc.errors()[0]['loc'])))}: "
+                    f"monitors.{name}"
+                    + (f".{err.field}" if err.field else ""),
+                    hint=err.hint,
+                ) from exc
     valid = available()
     used: list[tuple[tuple[str, ...], str]] = [(("providers", p), p) for p in config.providers]
     used += [(("models", n, "provider"), m.provider) for n, m in config.models.items() if m.provider]

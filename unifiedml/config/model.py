@@ -101,14 +101,45 @@ class AlertsConfig(_Config):
 
 
 class MonitorConfig(_Config):
-    """A scheduled drift check of an endpoint's captured traffic against reference data."""
+    """A scheduled drift check of an endpoint's captured traffic against reference data.
+
+    The fields mirror :class:`unifiedml.monitoring.MonitorSpec`; ``schedule``
+    is a cron expression (default: hourly), ``alerts.webhook`` receives a JSON
+    POST when drift is found.
+    """
 
     endpoint: str
     reference: str
-    method: str | None = None
+    columns: list[str] | None = None
+    categorical: list[str] = Field(default_factory=list)
+    numeric_method: str | None = None
+    categorical_method: str | None = None
+    methods: dict[str, str] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
-    schedule: str | None = None
+    min_drift_share: float = Field(0.0, ge=0.0, le=1.0)
+    window: str = "24h"
+    schedule: str = "0 * * * *"
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    def monitor_spec(self, name: str, reference: str) -> dict[str, Any]:
+        """The MonitorSpec (as a dict) this monitor asks for, with the reference path resolved."""
+        spec: dict[str, Any] = {
+            "name": name,
+            "reference": reference,
+            "columns": self.columns,
+            "categorical": self.categorical,
+            "methods": self.methods,
+            "thresholds": self.thresholds,
+            "min_drift_share": self.min_drift_share,
+            "window": self.window,
+            "schedule": self.schedule,
+            "webhook": self.alerts.webhook,
+        }
+        if self.numeric_method:
+            spec["numeric_method"] = self.numeric_method
+        if self.categorical_method:
+            spec["categorical_method"] = self.categorical_method
+        return spec
 
 
 class ProjectConfig(_Config):

@@ -1,7 +1,8 @@
 """``apply`` and ``destroy``: make the plan so, safely re-runnable.
 
-* Dependency order: an endpoint starts as soon as its own model is ready;
-  deletions run after, in reverse (endpoints, then models). Independent
+* Dependency order: an endpoint starts as soon as its own model is ready, a
+  monitor as soon as its endpoint is; deletions run after, in reverse
+  (monitors, endpoints, then models). Independent
   resources run in parallel, at most ``parallelism`` at a time.
 * An intent is written to the journal before each change (``config-model`` /
   ``config-endpoint``) and closed after it; providers journal their own creates
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unifiedml.config.loader import LoadedConfig
-from unifiedml.deploy.plan import KIND_ENDPOINT, KIND_MODEL, MANAGED_TAG, Plan, PlanItem
+from unifiedml.deploy.plan import KIND_ENDPOINT, KIND_MODEL, KIND_MONITOR, MANAGED_TAG, Plan, PlanItem
 from unifiedml.errors import NotFound, UnifiedMLError
 from unifiedml.providers.base import Provider
 from unifiedml.specs import AutoMLSpec, DeploymentSpec, TrainingSpec
@@ -31,6 +32,8 @@ from unifiedml.state import ResourceRecord, StateStore
 logger = logging.getLogger(__name__)
 
 __all__ = ["ApplyResult", "apply_plan", "destroy"]
+
+_KIND = {"model": KIND_MODEL, "endpoint": KIND_ENDPOINT, "monitor": KIND_MONITOR}
 
 #: Called with (item, phase, message) as work progresses; phase is start|done|failed.
 Progress = Callable[[PlanItem, str, str], None]
@@ -73,7 +76,7 @@ class _Applier:
         self.state.record_resource(
             ResourceRecord(
                 provider=item.provider,
-                kind=KIND_MODEL if item.kind == "model" else KIND_ENDPOINT,
+                kind=_KIND[item.kind],
                 name=item.name,
                 native_id=item.native_name,
                 project=self.project,
@@ -87,7 +90,7 @@ class _Applier:
     def _intent(self, item: PlanItem) -> str:
         return self.state.begin_intent(
             provider=item.provider,
-            kind=KIND_MODEL if item.kind == "model" else KIND_ENDPOINT,
+            kind=_KIND[item.kind],
             name=item.name,
             action=item.action,
             config_hash=item.config_hash,
@@ -154,6 +157,20 @@ class _Applier:
     def remove_endpoint(self, item: PlanItem) -> None:
         self.provider_for(item.provider).delete_endpoint(item.native_name)
 
+    # -- monitors ------------------------------------------------------------
+    def make_monitor(self, item: PlanItem) -> None:
+        """Store (or replace: idempotent) the drift schedule that ``unifiedml scheduler`` runs."""
+        from unifiedml.monitoring.spec import MonitorSpec, monitor
+
+        desired = dict(item.desired or {})
+        endpoint, provider = desired.pop("endpoint"), desired.pop("provider")
+        monitor(endpoint, MonitorSpec.model_validate(desired), provider=provider, store=self.state)
+
+    def remove_monitor(self, item: PlanItem) -> None:
+        from unifiedml.monitoring import db
+
+        db.remove_schedule(db.open_store(self.state), item.native_name)
+
     # -- driver --------------------------------------------------------------
     def run_item(self, item: PlanItem, fn: Callable[[PlanItem], None]) -> None:
         if item.action == "noop":
@@ -173,8 +190,7 @@ class _Applier:
                 self.state.finish_intent(intent, error=f"{type(exc).__name__}: {exc}")
             raise
         if item.action == "delete":
-            kind = KIND_MODEL if item.kind == "model" else KIND_ENDPOINT
-            self.state.mark_deleted(item.provider, kind, item.name)
+            self.state.mark_deleted(item.provider, _KIND[item.kind], item.name)
         else:
             self._record(item)
         self.state.finish_intent(intent)
@@ -186,7 +202,8 @@ class _Applier:
         waiting for its model never holds back the model it waits for."""
         models = [i for i in plan.items if i.kind == "model" and i.action != "delete"]
         endpoints = [i for i in plan.items if i.kind == "endpoint" and i.action != "delete"]
-        if not models and not endpoints:
+        monitors = [i for i in plan.items if i.kind == "monitor" and i.action != "delete"]
+        if not models and not endpoints and not monitors:
             return
         model_of = {name: ep.model for name, ep in self.loaded.config.endpoints.items()}
         with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="uml-apply") as pool:
@@ -200,7 +217,18 @@ class _Applier:
                 self.run_item(item, self.make_endpoint)
 
             futures = {f: m for m, f in zip(models, model_futures.values(), strict=True)}
-            futures.update({pool.submit(endpoint_task, e): e for e in endpoints})
+            endpoint_futures = {e.name: pool.submit(endpoint_task, e) for e in endpoints}
+            futures.update({f: e for e, f in zip(endpoints, endpoint_futures.values(), strict=True)})
+            endpoint_of = {name: m.endpoint for name, m in self.loaded.config.monitors.items()}
+
+            def monitor_task(item: PlanItem) -> None:
+                dependency = endpoint_futures.get(endpoint_of.get(item.name, ""))
+                if dependency is not None and dependency.exception() is not None:
+                    raise UnifiedMLError(f"not scheduled: its endpoint {endpoint_of[item.name]!r} failed",
+                                         provider=item.provider)
+                self.run_item(item, self.make_monitor)
+
+            futures.update({pool.submit(monitor_task, m): m for m in monitors})
             for future in as_completed(futures):
                 item = futures[future]
                 exc = future.exception()
@@ -248,6 +276,7 @@ def apply_plan(
     if result.failed:
         return result
     levels: list[list[tuple[PlanItem, Callable[[PlanItem], None]]]] = [
+        [(i, applier.remove_monitor) for i in plan.items if i.kind == "monitor" and i.action == "delete"],
         [(i, applier.remove_endpoint) for i in plan.items if i.kind == "endpoint" and i.action == "delete"],
         [(i, applier.remove_model) for i in plan.items if i.kind == "model" and i.action == "delete"],
     ]
@@ -292,7 +321,7 @@ def destroy(
     """Remove everything a previous apply of this project recorded, endpoints first. Idempotent."""
     project = loaded.config.project
     items: list[PlanItem] = []
-    for kind, plan_kind in ((KIND_ENDPOINT, "endpoint"), (KIND_MODEL, "model")):
+    for kind, plan_kind in ((KIND_MONITOR, "monitor"), (KIND_ENDPOINT, "endpoint"), (KIND_MODEL, "model")):
         for rec in state.list_resources(kind=kind, project=project):
             items.append(PlanItem(plan_kind, rec.name, rec.provider, "delete",  # type: ignore[arg-type]
                                   rec.native_id or rec.name, None, reasons=["destroy"]))
@@ -300,7 +329,10 @@ def destroy(
     applier = _Applier(loaded, plan, state=state, provider_for=provider_for,
                        progress=progress or _noop_progress, wait_timeout=600)
     result = ApplyResult()
-    applier.run_level([(i, applier.remove_endpoint) for i in items if i.kind == "endpoint"], parallelism, result)
+    applier.run_level([(i, applier.remove_monitor) for i in items if i.kind == "monitor"], parallelism, result)
+    if not result.failed:
+        applier.run_level([(i, applier.remove_endpoint) for i in items if i.kind == "endpoint"], parallelism,
+                          result)
     if not result.failed:
         applier.run_level([(i, applier.remove_model) for i in items if i.kind == "model"], parallelism, result)
     _close_reconciled_intents(state, plan)

@@ -33,6 +33,7 @@ __all__ = ["Action", "Plan", "PlanItem", "build_plan", "model_version_name"]
 Action = Literal["create", "update", "replace", "delete", "noop"]
 KIND_MODEL = "config-model"
 KIND_ENDPOINT = "config-endpoint"
+KIND_MONITOR = "config-monitor"
 MANAGED_TAG = "unifiedml-managed-by"
 
 
@@ -40,7 +41,7 @@ MANAGED_TAG = "unifiedml-managed-by"
 class PlanItem:
     """One resource's planned change."""
 
-    kind: Literal["model", "endpoint"]
+    kind: Literal["model", "endpoint", "monitor"]
     name: str
     provider: str
     action: Action
@@ -169,6 +170,7 @@ def build_plan(
     items: list[PlanItem] = []
     recorded_models = {r.name: r for r in state.list_resources(kind=KIND_MODEL, project=config.project)}
     recorded_endpoints = {r.name: r for r in state.list_resources(kind=KIND_ENDPOINT, project=config.project)}
+    recorded_monitors = {r.name: r for r in state.list_resources(kind=KIND_MONITOR, project=config.project)}
 
     model_hashes: dict[str, str] = {}
     model_actions: dict[str, Action] = {}
@@ -232,7 +234,28 @@ def build_plan(
             item.cost_per_hour, item.currency = price_for(item)
         items.append(item)
 
+    for name, mon in config.monitors.items():
+        provider_name = config.endpoint_provider(mon.endpoint)
+        desired = {**mon.monitor_spec(name, loaded.resolve(mon.reference)), "endpoint": mon.endpoint,
+                   "provider": provider_name}
+        chash = config_hash(desired)
+        item = PlanItem("monitor", name, provider_name, "noop", name, chash, desired=desired)
+        rec = recorded_monitors.get(name)
+        live = _live_schedule(state, name)
+        if live is None:
+            item.action = "create"
+            item.reasons.append("new in the file" if rec is None else "recorded, but its schedule is gone")
+        elif rec is None or rec.config_hash != chash:
+            item.action = "update"
+            item.reasons.append("its definition changed" if rec else "found live, not recorded")
+            item.changes = _diff(rec.spec if rec else None, desired)
+        items.append(item)
+
     # Deletions: recorded by a previous apply of this project, gone from the file (reverse order).
+    for name, rec in recorded_monitors.items():
+        if name not in config.monitors:
+            items.append(PlanItem("monitor", name, rec.provider, "delete", rec.native_id or name, None,
+                                  reasons=["no longer in the file"]))
     for name, rec in recorded_endpoints.items():
         if name not in config.endpoints:
             items.append(PlanItem("endpoint", name, rec.provider, "delete", rec.native_id or name, None,
@@ -252,6 +275,15 @@ def _live_model(provider: Provider, native: str) -> Any:
     except UnifiedMLError as exc:
         logger.debug("describe model %s on %s failed: %s", native, provider.name, exc)
         raise
+
+
+def _live_schedule(state: StateStore, name: str) -> Any:
+    from unifiedml.monitoring import db
+
+    try:
+        return db.get_schedule(db.open_store(state), name)
+    except NotFound:
+        return None
 
 
 def _live_endpoint(provider: Provider, name: str) -> Any:
