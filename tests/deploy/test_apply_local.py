@@ -109,10 +109,10 @@ def test_plan_apply_reapply_drift_destroy(tmp_path: Path, savedmodel: str, home:
     assert "recorded, but not found live" in items["web-b"].reasons
     assert items["web-a"].action == "noop"
 
-    # a changed definition replaces; the monitor removed from the file is deleted
+    # a changed definition updates in place (blue/green); the monitor removed from the file is deleted
     cfg = _write(tmp_path, savedmodel, {"web-a": {"capture": False}, "web-b": {"capture": False}})
     items = {i.name: i for i in DeploySession.from_file(cfg).plan().items}
-    assert items["web-a"].action == "replace"
+    assert items["web-a"].action == "update"
     assert "capture.enabled" in items["web-a"].changes
     assert items["watch-a"].action == "delete"
     result = runner.invoke(app, ["apply", "-f", str(cfg), "-y"])

@@ -226,8 +226,10 @@ def build_plan(
                 item.reasons.append(f"drift: live serves {live.model!r}, recorded {(rec.spec or {}).get('model')!r}")
                 item.changes.setdefault("model", (live.model, model_native))
             if rec.config_hash != chash or live.model != model_native:
-                only_model = set(item.changes) <= {"model"}
-                item.action = "update" if (only_model and can_update) else "replace"
+                # Providers that can update in place (blue/green) take any change that way; the
+                # others are replaced. Host and port cannot move under a running endpoint.
+                moves = bool({"host", "port"} & set(item.changes))
+                item.action = "update" if (can_update and not moves) else "replace"
                 if not item.reasons:
                     item.reasons.append("its definition changed")
         if price_for is not None:

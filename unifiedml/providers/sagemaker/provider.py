@@ -1043,7 +1043,10 @@ class SageMakerProvider(Provider):
                 return out
 
     def _delete_endpoint(self, name: str) -> None:
-        """Delete the endpoint, its configs and the models they serve. Idempotent; does not wait."""
+        """Delete the endpoint, its configs and the models they serve that no other endpoint uses.
+
+        Idempotent; does not wait.
+        """
         desc = self._describe_endpoint(name)
         configs = set()
         if desc is not None:
@@ -1086,8 +1089,21 @@ class SageMakerProvider(Provider):
                 )
             except NotFound:
                 pass
-        for model_name in sorted(models):
+        # A SageMaker model may serve other endpoints too (one unifiedml model, several
+        # endpoints): delete only those no remaining endpoint uses.
+        for model_name in sorted(models - self._models_in_use()):
             self._delete_model(model_name)
+
+    def _models_in_use(self) -> set[str]:
+        """SageMaker model names served by any endpoint that still exists."""
+        in_use: set[str] = set()
+        page = call(lambda: self.sm.list_endpoints(MaxResults=100), what="list endpoints")
+        for ep in page.get("Endpoints", []):
+            desc = self._describe_endpoint(ep["EndpointName"])
+            if desc is not None:
+                in_use |= {v.get("ModelName") for v in [self._recorded_variant(desc["EndpointConfigName"])]}
+        in_use.discard(None)  # type: ignore[arg-type]
+        return in_use
 
     def _recorded_variant(self, config_name: str) -> dict[str, Any]:
         try:
