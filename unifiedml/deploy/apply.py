@@ -209,26 +209,27 @@ class _Applier:
         with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="uml-apply") as pool:
             model_futures = {m.name: pool.submit(self.run_item, m, self.make_model) for m in models}
 
-            def endpoint_task(item: PlanItem) -> None:
-                dependency = model_futures.get(model_of.get(item.name, ""))
-                if dependency is not None and dependency.exception() is not None:
-                    raise UnifiedMLError(f"not deployed: its model {model_of[item.name]!r} failed",
-                                         provider=item.provider)
-                self.run_item(item, self.make_endpoint)
+            def after(dependency: Any, what: str, fn: Callable[[PlanItem], None]) -> Callable[[PlanItem], None]:
+                """Run ``fn`` once ``dependency`` (a future, or None) finished; fail if it failed."""
+
+                def task(item: PlanItem) -> None:
+                    if dependency is not None and dependency.exception() is not None:
+                        raise UnifiedMLError(f"not applied: its {what} failed", provider=item.provider)
+                    self.run_item(item, fn)
+
+                return task
 
             futures = {f: m for m, f in zip(models, model_futures.values(), strict=True)}
-            endpoint_futures = {e.name: pool.submit(endpoint_task, e) for e in endpoints}
+            endpoint_futures = {
+                e.name: pool.submit(after(model_futures.get(model_of.get(e.name, "")), "model", self.make_endpoint), e)
+                for e in endpoints
+            }
             futures.update({f: e for e, f in zip(endpoints, endpoint_futures.values(), strict=True)})
             endpoint_of = {name: m.endpoint for name, m in self.loaded.config.monitors.items()}
 
-            def monitor_task(item: PlanItem) -> None:
-                dependency = endpoint_futures.get(endpoint_of.get(item.name, ""))
-                if dependency is not None and dependency.exception() is not None:
-                    raise UnifiedMLError(f"not scheduled: its endpoint {endpoint_of[item.name]!r} failed",
-                                         provider=item.provider)
-                self.run_item(item, self.make_monitor)
-
-            futures.update({pool.submit(monitor_task, m): m for m in monitors})
+            for m in monitors:
+                dependency = endpoint_futures.get(endpoint_of.get(m.name, ""))
+                futures[pool.submit(after(dependency, "endpoint", self.make_monitor), m)] = m
             for future in as_completed(futures):
                 item = futures[future]
                 exc = future.exception()

@@ -919,17 +919,7 @@ class SageMakerProvider(Provider):
             )
         except AlreadyExists:
             logger.info("endpoint %s already exists (a retried create); using it", name)
-        self.state.add_event(
-            provider=self.name,
-            kind="endpoint",
-            name=name,
-            event="endpoint_up",
-            attrs={
-                "instance_type": variant["InstanceType"],
-                "replicas": variant["InitialInstanceCount"],
-                "model": model.name,
-            },
-        )
+        self._endpoint_event(name, "endpoint_up", variant, model=model.name)
         return self._get_endpoint(name)
 
     def _update_endpoint(self, name: str, model: Model, spec: DeploymentSpec) -> Endpoint:
@@ -953,29 +943,20 @@ class SageMakerProvider(Provider):
                 lambda: self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name),
                 what=f"update endpoint {name}",
             )
-            self.state.add_event(
-                provider=self.name,
-                kind="endpoint",
-                name=name,
-                event="endpoint_down",
-                attrs={
-                    "instance_type": old_variant.get("InstanceType"),
-                    "replicas": old_variant.get("InitialInstanceCount"),
-                    "reason": "update",
-                },
-            )
-            self.state.add_event(
-                provider=self.name,
-                kind="endpoint",
-                name=name,
-                event="endpoint_up",
-                attrs={
-                    "instance_type": variant["InstanceType"],
-                    "replicas": variant["InitialInstanceCount"],
-                    "model": model.name,
-                },
-            )
+            self._endpoint_event(name, "endpoint_down", old_variant, reason="update")
+            self._endpoint_event(name, "endpoint_up", variant, model=model.name)
         return self._get_endpoint(name)
+
+    def _endpoint_event(self, name: str, event: str, variant: dict[str, Any], **extra: Any) -> None:
+        """Record endpoint_up/endpoint_down with the variant's instance type and count (cost needs them)."""
+        self.state.add_event(
+            provider=self.name,
+            kind="endpoint",
+            name=name,
+            event=event,
+            attrs={"instance_type": variant.get("InstanceType"), "replicas": variant.get("InitialInstanceCount"),
+                   **extra},
+        )
 
     def _endpoint_url(self, name: str) -> str:
         base = self.settings.endpoint_url or f"https://runtime.sagemaker.{self.region}.amazonaws.com"
@@ -1055,17 +1036,7 @@ class SageMakerProvider(Provider):
                 call(lambda: self.sm.delete_endpoint(EndpointName=name), what=f"delete endpoint {name}")
             except NotFound:
                 pass
-            variant = self._recorded_variant(desc["EndpointConfigName"])
-            self.state.add_event(
-                provider=self.name,
-                kind="endpoint",
-                name=name,
-                event="endpoint_down",
-                attrs={
-                    "instance_type": variant.get("InstanceType"),
-                    "replicas": variant.get("InitialInstanceCount"),
-                },
-            )
+            self._endpoint_event(name, "endpoint_down", self._recorded_variant(desc["EndpointConfigName"]))
         # Every config this endpoint ever had (blue/green leaves the old ones): <fit(name)>-<hash>.
         stem = naming.fit(name, 52) + "-"
         page = call(
