@@ -318,12 +318,15 @@ class Provider(ABC):
         model_handle = self.get_model(model) if isinstance(model, str) else model
         with self._journaled(kind="endpoint", name=name, action="update", spec=spec):
             endpoint = self._update_endpoint(name, model_handle, spec)
-            current = self.state.get_resource(self.name, "endpoint", name)
+            try:
+                tags = self.state.get_resource(self.name, "endpoint", name).tags
+            except NotFound:  # made by an interrupted run, or outside unifiedml: adopt it
+                tags = endpoint.tags
             self._record(
                 kind="endpoint",
                 name=name,
                 native_id=endpoint.id,
-                tags=current.tags,
+                tags=tags,
                 spec=spec,
                 extra={"model": model_handle.name},
             )
