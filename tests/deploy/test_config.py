@@ -158,3 +158,16 @@ def test_plan_refuses_what_would_push_a_budget_over(tmp_path: Path, monkeypatch:
     assert session.state.journal() == []  # nothing was attempted
     cfg.write_text(cfg.read_text().replace("amount: 0.5", "amount: 100000"))
     assert DeploySession.from_file(cfg).plan().budget_error is None
+
+
+def test_two_applies_of_one_project_cannot_run_at_once(tmp_path: Path) -> None:
+    from unifiedml.deploy import DeploySession
+
+    cfg = tmp_path / "unifiedml.yaml"
+    cfg.write_text("project: demo\n")
+    first, second = DeploySession.from_file(cfg), DeploySession.from_file(cfg)
+    with first._exclusive():
+        with pytest.raises(ConfigError) as info:
+            second.apply()
+        assert "another apply or destroy of project 'demo' is running" in str(info.value)
+    assert second.apply().ok  # released

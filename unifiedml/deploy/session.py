@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +87,31 @@ class DeploySession:
             return exc.message
         return None
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One apply/destroy per project at a time (an OS file lock: a killed run releases it)."""
+        from unifiedml.errors import ConfigError
+
+        lock_dir = self.state.home / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        path = lock_dir / f"apply-{self.project}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise ConfigError(
+                    f"another apply or destroy of project {self.project!r} is running (pid {holder})",
+                    field="project",
+                    hint="wait for it to finish; a killed run releases the lock by itself",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
     def apply(self, plan: Plan | None = None, *, parallelism: int = 4, progress: Progress | None = None,
               wait_timeout: float = 3600) -> ApplyResult:
         """Apply ``plan`` (computed now when not given). Blocking; safe to re-run.
@@ -94,13 +123,15 @@ class DeploySession:
             from unifiedml.errors import BudgetExceeded
 
             raise BudgetExceeded(plan.budget_error, hint="raise the budget, or plan smaller endpoints")
-        return apply_plan(self.loaded, plan, state=self.state, provider_for=self.provider,
-                          parallelism=parallelism, progress=progress, wait_timeout=wait_timeout)
+        with self._exclusive():
+            return apply_plan(self.loaded, plan, state=self.state, provider_for=self.provider,
+                              parallelism=parallelism, progress=progress, wait_timeout=wait_timeout)
 
     def destroy(self, *, parallelism: int = 4, progress: Progress | None = None) -> ApplyResult:
         """Remove what applies of this project created, endpoints first. Idempotent."""
-        return destroy(self.loaded, state=self.state, provider_for=self.provider, parallelism=parallelism,
-                       progress=progress)
+        with self._exclusive():
+            return destroy(self.loaded, state=self.state, provider_for=self.provider, parallelism=parallelism,
+                           progress=progress)
 
     def orphans(self) -> list[Orphan]:
         """Live endpoints tagged with this project that the state store does not record."""
