@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,23 @@ def home() -> Path:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leaked_endpoint_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A failing test may leave a local endpoint process behind: stop every one started under this
+    session's temporary directories when the session ends, so runs never pile processes up."""
+    yield
+    import signal
+
+    base = str(tmp_path_factory.getbasetemp()).encode()
+    for entry in Path("/proc").glob("[0-9]*/cmdline") if Path("/proc").is_dir() else []:
+        try:
+            argv = entry.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"unifiedml.providers.local.server" in argv and any(a.startswith(base) for a in argv):
+            try:
+                os.kill(int(entry.parent.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

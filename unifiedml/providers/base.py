@@ -303,7 +303,7 @@ class Provider(ABC):
                 kind="endpoint",
                 name=name,
                 native_id=endpoint.id,
-                tags=tags,
+                tags=endpoint.tags or tags,  # an existing endpoint (idempotent create) keeps its own tags
                 spec=spec,
                 extra={"model": model_handle.name},
             )
