@@ -39,6 +39,7 @@ class ProviderInfo:
 BUILTIN: dict[str, ProviderInfo] = {
     "local": ProviderInfo("local", "unifiedml.providers.local.provider", "LocalProvider", "local"),
     "sagemaker": ProviderInfo("sagemaker", "unifiedml.providers.sagemaker.provider", "SageMakerProvider", "aws"),
+    "vertex": ProviderInfo("vertex", "unifiedml.providers.vertex.provider", "VertexProvider", "gcp"),
 }
 
 

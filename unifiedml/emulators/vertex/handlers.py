@@ -133,6 +133,7 @@ class Router:
         p = r"projects/[^/]+/locations/[^/]+"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
             ("GET", re.compile(rf"^(?P<name>{p}(?:/[^/]+/[^/]+)*/operations/[^/:]+)$"), self.get_operation),
+            ("GET", re.compile(rf"^(?P<name>{p}(?:/[^/]+/[^/]+)*)/operations$"), self.list_operations),
             ("POST", re.compile(rf"^(?P<parent>{p})/models:upload$"), self.upload_model),
             ("POST", re.compile(rf"^(?P<name>{p}/endpoints/[^/:]+):deployModel$"), self.deploy_model),
             ("POST", re.compile(rf"^(?P<name>{p}/endpoints/[^/:]+):undeployModel$"), self.undeploy_model),
@@ -374,6 +375,11 @@ class Router:
         if op is None:
             raise ApiError(404, f"operation {name} not found")
         return 200, self._render_operation(op)
+
+    def list_operations(self, request: Request, *, name: str) -> tuple[int, Any]:
+        with self.state.lock:
+            ops = [op for n, op in self.state.operations.items() if n.startswith(f"{name}/operations/")]
+        return 200, {"operations": [self._render_operation(op) for op in ops]}
 
     # -- models ----------------------------------------------------------------
     def upload_model(self, request: Request, *, parent: str) -> tuple[int, Any]:
