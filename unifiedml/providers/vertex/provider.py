@@ -361,14 +361,15 @@ class VertexProvider(Provider):
                                   provider=PROVIDER)
         return out
 
-    def _upload_inputs(self, resolved: dict[str, tuple[str, Path | None]]) -> dict[str, str]:
+    def _upload_inputs(self, resolved: dict[str, tuple[str, Path | None]], *, files: bool = False) -> dict[str, str]:
+        """gs:// locations of the inputs: folders (channels are folders everywhere), or files when ``files``."""
         out = {}
         for channel, (uri, path) in resolved.items():
             if path is None:
                 out[channel] = uri
             else:
                 prefix, _ = packaging.upload_data(self.client("storage"), path, data_root=self.gcs_root("data"))
-                out[channel] = prefix + path.name if path.is_file() else prefix
+                out[channel] = prefix + path.name if files and path.is_file() else prefix
         return out
 
     def _train(self, spec: TrainingSpec, *, name: str, tags: dict[str, str]) -> TrainingJob:
@@ -605,7 +606,7 @@ class VertexProvider(Provider):
                         what=f"look up AutoML job {name}")
         if existing is not None:
             return self._automl_handle(existing)
-        data_uri = self._upload_inputs(resolved)[""]
+        data_uri = self._upload_inputs(resolved, files=True)[""]
         dataset = self._ensure_dataset(name, data_uri, tags)
         v1 = self._types()
         inputs: dict[str, Any] = {
@@ -821,14 +822,14 @@ class VertexProvider(Provider):
                                   default=self.settings.serving_machine_type, field="resources")
 
     def _deployed_model(self, model: Model, spec: DeploymentSpec, model_resource: str,
-                        machine: tuple[str, str | None, int]) -> Any:
+                        machine: tuple[str, str | None, int], *, replicas: int | None = None) -> Any:
         v1 = self._types()
         machine_type, accel, count = machine
         ms = v1.MachineSpec(machine_type=machine_type)
         if accel:
             ms.accelerator_type = getattr(v1.AcceleratorType, accel)
             ms.accelerator_count = count
-        replicas = max(spec.min_replicas, spec.resources.instance_count)
+        replicas = replicas or max(spec.min_replicas, spec.resources.instance_count)
         return v1.DeployedModel(
             model=model_resource, display_name=model.name,
             dedicated_resources=v1.DedicatedResources(machine_spec=ms, min_replica_count=replicas,
@@ -961,7 +962,9 @@ class VertexProvider(Provider):
         client = self.client("endpoint")
         if model.name not in by_name:
             model_resource = self._ensure_model(model, gpu=bool(machine[1]))
-            deployed = self._deployed_model(model, spec, model_resource, machine)
+            keep = not ({"min_replicas", "resources"} & spec.model_fields_set) and current
+            replicas = int((current[0].get("dedicatedResources") or {}).get("minReplicaCount") or 1) if keep else None
+            deployed = self._deployed_model(model, spec, model_resource, machine, replicas=replicas)
             if spec.traffic is not None:
                 split = {(by_name[k]["id"] if k in by_name else "0"): v for k, v in spec.traffic.items()}
             else:
@@ -973,9 +976,11 @@ class VertexProvider(Provider):
                                  attrs={"instance_type": machine[0],
                                         "replicas": deployed.dedicated_resources.min_replica_count,
                                         "model": model.name, "reason": "update"})
-        elif spec.traffic is not None:
+        else:
+            # Already on the endpoint: move the traffic (all of it, unless a split is given).
             v1 = self._types()
-            split = {by_name[k]["id"]: v for k, v in spec.traffic.items()}
+            wanted = spec.traffic if spec.traffic is not None else {model.name: 100}
+            split = {dm["id"]: int(wanted.get(dm.get("displayName"), 0)) for dm in current}
             body = v1.Endpoint(name=endpoint, traffic_split=split)
             call(lambda: client.update_endpoint(endpoint=body, update_mask={"paths": ["traffic_split"]},
                                                 **no_retry()), what=f"set traffic of {name}")
