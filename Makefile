@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Extras the test suite needs; grows as providers land.
-TEST_EXTRAS ?= local,aws,dev
+TEST_EXTRAS ?= local,aws,gcp,dev
 
 .PHONY: quickstart test test-fast lint bench clean
 
