@@ -331,7 +331,7 @@ class Router:
         expression = request.query.get("filter", "")
         with self.state.lock:
             found = []
-            for name, resource in self.state.resources.items():
+            for name, resource in list(self.state.resources.items()):
                 if name.startswith(f"{parent}/{coll}/") and name.count("/") == parent.count("/") + 2:
                     self._advance(name, resource)
                     if not expression or _matches(resource, expression):

@@ -871,11 +871,14 @@ class VertexProvider(Provider):
         endpoint = self._endpoint_name(name)
 
         def lookup() -> str | None:
+            # Operations first, then the endpoint: a deploy finishing between the two reads shows up in the second.
+            running = self._running_operations(endpoint)
+            if running:
+                return running[-1]
             ep = _js(self.client("endpoint").get_endpoint(name=endpoint, **no_retry()))
             if any(dm.get("model") == deployed.model for dm in ep.get("deployedModels") or []):
                 return "deployed"
-            running = self._running_operations(endpoint)
-            return running[-1] if running else None
+            return None
 
         def create() -> str:
             op = self.client("endpoint").deploy_model(endpoint=endpoint, deployed_model=deployed,
@@ -1115,7 +1118,7 @@ class VertexProvider(Provider):
         start = time.perf_counter()
         response = call(
             lambda: self.client("prediction").predict(endpoint=endpoint, instances=rows, **no_retry()),
-            what=f"predict on endpoint {name}", field="instances", attempts=4,
+            what=f"predict on endpoint {name}", field="instances", attempts=6,
         )
         latency = (time.perf_counter() - start) * 1000
         answer = _js(response)
