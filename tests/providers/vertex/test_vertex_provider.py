@@ -388,3 +388,17 @@ def test_the_high_level_aiplatform_sdk_reads_what_the_provider_made(vertex: Any,
     assert job.state.name == "JOB_STATE_SUCCEEDED"
     assert json.loads(json.dumps(dict(job.labels)))[TAG_PROJECT] == "tests"
     client.delete_endpoint("sdk")
+
+
+@pytest.mark.slow
+def test_the_quickstart_tensorflow_script_trains_unchanged_and_its_savedmodel_lands_in_gcs(vertex: Any) -> None:
+    pytest.importorskip("tensorflow")
+    from tests.conftest import QUICKSTART
+
+    client = vertex_client(vertex)
+    job = client.train(TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                                    hyperparameters={"epochs": 2}))
+    job.wait(timeout=300, progress=False)
+    prefix = job.model.artifact_uri.removeprefix(f"gs://{BUCKET}/")
+    names = {b.name.removeprefix(prefix + "/") for b in vertex.storage.list_blobs(BUCKET, prefix=prefix + "/")}
+    assert "saved_model.pb" in names and any(n.startswith("variables/") for n in names)

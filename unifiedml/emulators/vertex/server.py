@@ -121,6 +121,7 @@ class VertexEmulator:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
+        logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)  # one line per request otherwise
         self._gcs = Server(self.host, self._gcs_port, in_memory=True)
         self._gcs._api.daemon = True  # never keep the interpreter alive
         self._gcs.start()
