@@ -18,7 +18,7 @@ import importlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -37,6 +37,7 @@ __all__ = [
     "parse_since",
     "register_reader",
     "registered_readers",
+    "rows_source",
 ]
 
 
@@ -58,7 +59,25 @@ class CaptureReader(Protocol):
 _READERS: dict[str, str | Callable[[], CaptureReader]] = {
     "local": "unifiedml.monitoring.readers:LocalCaptureReader",
     "sagemaker": "unifiedml.providers.sagemaker.drift:DataCaptureReader",
+    "vertex": "unifiedml.providers.vertex.drift:RequestLogReader",
 }
+
+
+#: Columns of a provider's capture rows that describe the request, not features.
+NON_FEATURE_COLUMNS = frozenset({"ts", "event_id", "request_id", "prediction"})
+
+
+def rows_source(rows: Iterable[dict[str, Any]], description: str, *, until: datetime | None = None) -> TabularSource:
+    """A source from capture row dicts (``ts``, features ..., ``prediction``): one row per instance, features
+    only, rows at or after ``until`` left out. Used by the cloud providers' capture readers."""
+    kept = [
+        {k: v for k, v in row.items() if k not in NON_FEATURE_COLUMNS}
+        for row in rows
+        if until is None or not isinstance(row.get("ts"), datetime) or row["ts"] < until
+    ]
+    from unifiedml.monitoring.sources import _table_source
+
+    return _table_source(pa.Table.from_pylist(kept) if kept else pa.table({}), description)
 
 
 def register_reader(provider: str, factory: str | Callable[[], CaptureReader]) -> None:

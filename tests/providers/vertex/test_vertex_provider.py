@@ -283,6 +283,16 @@ def test_request_response_logging_rows_reach_the_drift_frame(vertex: Any, tmp_pa
     sql, params = runner.seen[0]
     assert f"`{GCP_PROJECT}.logging_logged_logged.request_response_logging`" in sql
     assert params["endpoint"] == f"{PARENT}/endpoints/logged"
+
+    # the same rows through the registered drift reader, into the engine
+    from unifiedml.monitoring import check
+    from unifiedml.monitoring.readers import registered_readers
+    from unifiedml.providers.vertex.drift import RequestLogReader
+
+    assert "vertex" in registered_readers()
+    source = RequestLogReader(client.provider, runner).read("logged", since=datetime(2000, 1, 1, tzinfo=UTC))
+    report = check({"a": [1.0, 2.0, 3.0] * 20, "b": ["x", "y"] * 30}, source, columns=["a", "b"])
+    assert {f.name: f.n_current for f in report.features} == {"a": 2, "b": 2}
     client.delete_endpoint("logged")
 
 

@@ -37,15 +37,7 @@ class DataCaptureReader:
         self._provider = provider
 
     def read(self, endpoint: str, *, since: datetime, until: datetime | None = None) -> Any:
-        import pyarrow as pa
+        from unifiedml.monitoring.readers import rows_source
 
-        from unifiedml.monitoring.sources import _table_source
-
-        rows = []
-        for row in self._provider.capture_records(endpoint, since=since):
-            ts = row.get("ts")
-            if until is not None and isinstance(ts, datetime) and ts >= until:
-                continue
-            rows.append({k: v for k, v in row.items() if k not in ("ts", "event_id", "prediction")})
-        table = pa.Table.from_pylist(rows) if rows else pa.table({})
-        return _table_source(table, f"SageMaker DataCapture of {endpoint}")
+        rows = self._provider.capture_records(endpoint, since=since)
+        return rows_source(rows, f"SageMaker DataCapture of {endpoint}", until=until)
