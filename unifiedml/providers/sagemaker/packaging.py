@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
+from unifiedml.providers.content import content_hash
 from unifiedml.providers.sagemaker.errors import call
 from unifiedml.providers.sagemaker.naming import s3_join
 from unifiedml.specs import TrainingSpec
@@ -186,24 +187,12 @@ def upload_if_absent(s3: Any, uri: str, data: bytes | Callable[[], bytes]) -> bo
     return True
 
 
-def _hash_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    if path.is_file():
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode() + b"\0" + _hash_path(item).encode())
-    return digest.hexdigest()
-
-
 def upload_data(s3: Any, path: Path, *, data_root: str) -> tuple[str, bool]:
     """Upload a local file or folder under ``<data_root>/<sha256>/``; returns (S3 prefix, uploaded?).
 
     Idempotent and content-addressed: unchanged data is found by its marker and not re-uploaded.
     """
-    sha = _hash_path(path)
+    sha = content_hash(path)
     prefix = s3_join(data_root, sha) + "/"
     # The marker sits beside the prefix, not in it, so the channel holds only the data.
     marker = s3_join(data_root, sha + ".complete")

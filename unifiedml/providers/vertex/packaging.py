@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
+from unifiedml.providers.content import content_hash
 from unifiedml.providers.vertex.errors import PROVIDER, call
 from unifiedml.providers.vertex.naming import gcs_join
 from unifiedml.specs import TrainingSpec
@@ -187,21 +188,9 @@ def upload_if_absent(storage: Any, uri: str, data: bytes) -> bool:
     return True
 
 
-def _hash_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    if path.is_file():
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode() + b"\0" + _hash_path(item).encode())
-    return digest.hexdigest()
-
-
 def upload_data(storage: Any, path: Path, *, data_root: str) -> tuple[str, bool]:
     """Upload a local file or folder under ``<data_root>/<sha256>/``; returns (gs:// prefix, uploaded?)."""
-    sha = _hash_path(path)
+    sha = content_hash(path)
     prefix = gcs_join(data_root, sha) + "/"
     marker = gcs_join(data_root, sha + ".complete")
     if _exists(storage, marker):
