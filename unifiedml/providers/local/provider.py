@@ -707,8 +707,10 @@ class LocalProvider(Provider):
 
     def _update_endpoint(self, name: str, model: Model, spec: DeploymentSpec) -> Endpoint:
         """Blue/green: start the new model's processes on the same port, wait until they serve,
-        then drain and stop the old ones. Requests keep being answered throughout; if the new
-        model fails to start, the old one keeps serving and OperationFailed is raised.
+        then drain and stop the old ones; if the new model fails to start, the old one keeps
+        serving and OperationFailed is raised. Requests keep being answered throughout, except
+        that a connection the kernel had queued on an old process when it closes its listener is
+        reset (SO_REUSEPORT keeps one accept queue per process); ``predict`` retries that.
         """
         ep_file = self.layout.endpoint_dir(name) / "endpoint.json"
         data = read_json(ep_file)
