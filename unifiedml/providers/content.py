@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["content_hash"]
+__all__ = ["content_hash", "data_files"]
 
 
 def content_hash(path: Path) -> str:
@@ -23,3 +23,10 @@ def content_hash(path: Path) -> str:
     for item in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(str(item.relative_to(path)).encode() + b"\0" + content_hash(item).encode())
     return digest.hexdigest()
+
+
+def data_files(path: Path) -> list[tuple[Path, str]]:
+    """The files to upload for a local file or folder, each with its name relative to the upload prefix."""
+    if path.is_file():
+        return [(path, path.name)]
+    return [(item, str(item.relative_to(path))) for item in sorted(p for p in path.rglob("*") if p.is_file())]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
-from unifiedml.providers.content import content_hash
+from unifiedml.providers.content import content_hash, data_files
 from unifiedml.providers.sagemaker.errors import call
 from unifiedml.providers.sagemaker.naming import s3_join
 from unifiedml.specs import TrainingSpec
@@ -199,9 +199,7 @@ def upload_data(s3: Any, path: Path, *, data_root: str) -> tuple[str, bool]:
     if _exists(s3, marker):
         logger.info("data %s already in S3 at %s (same content); not uploading", path, prefix)
         return prefix, False
-    items = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for item in items:
-        rel = item.name if path.is_file() else str(item.relative_to(path))
+    for item, rel in data_files(path):
         bucket, key = _split(prefix + rel)
         call(
             lambda b=bucket, k=key, i=item: s3.put_object(Bucket=b, Key=k, Body=i.read_bytes()),

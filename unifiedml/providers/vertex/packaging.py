@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
-from unifiedml.providers.content import content_hash
+from unifiedml.providers.content import content_hash, data_files
 from unifiedml.providers.vertex.errors import PROVIDER, call
 from unifiedml.providers.vertex.naming import gcs_join
 from unifiedml.specs import TrainingSpec
@@ -196,9 +196,7 @@ def upload_data(storage: Any, path: Path, *, data_root: str) -> tuple[str, bool]
     if _exists(storage, marker):
         logger.info("data %s already in GCS at %s (same content); not uploading", path, prefix)
         return prefix, False
-    items = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for item in items:
-        rel = item.name if path.is_file() else str(item.relative_to(path))
+    for item, rel in data_files(path):
         bucket, key = split_gcs(prefix + rel)
         call(lambda b=bucket, k=key, i=item: storage.bucket(b).blob(k).upload_from_filename(str(i)),
              what=f"upload {item}")
