@@ -141,8 +141,9 @@ def main() -> int:
           f"({'met' if ratio <= 1.3 else 'MISSED'})")
     print(f"12 SageMaker endpoints vs one SageMaker endpoint (I/O-bound part alone): {sm_ratio:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps({"results": results, "ratio": ratio, "sagemaker_only_ratio": sm_ratio, "latency": args.latency,
-                                               "endpoint_delay": args.endpoint_delay}, indent=2))
+        Path(args.json).write_text(json.dumps({"results": results, "ratio": ratio, "sagemaker_only_ratio": sm_ratio,
+                                               "latency": args.latency, "endpoint_delay": args.endpoint_delay},
+                                              indent=2))
     return 0
 
 

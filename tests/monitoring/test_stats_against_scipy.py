@@ -64,8 +64,10 @@ def test_single_pass_source_past_the_buffer_is_flagged_not_exact() -> None:
     batches = iter(pa.table({"x": cur}).to_batches(max_chunksize=50_000))
     f = check({"x": ref}, batches, buffer_bytes=0).feature("x")
     raw = ss.wasserstein_distance(ref, cur)
-    assert f.statistics["wasserstein"] == pytest.approx(raw, rel=2e-2)
-    assert f.statistics["ks_statistic"] == pytest.approx(ss.ks_2samp(ref, cur).statistic, rel=1e-12)
+    # 300 reference rows give a coarse grid (64 bins): the interpolated Wasserstein is within a few percent
+    assert f.statistics["wasserstein"] == pytest.approx(raw, rel=5e-2)
+    d = ss.ks_2samp(ref, cur).statistic
+    assert f.statistics["ks_statistic"] <= d <= f.statistics["ks_statistic_upper"]
     assert not f.exact
     assert any("approximated" in n for n in f.notes)
 
@@ -117,6 +119,17 @@ def test_psi_by_hand() -> None:
 
 def test_linf_by_hand() -> None:
     assert st.linf(np.array([6, 4]), np.array([3, 7])) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("n", [150, 5_000, 123_457, 500_000])
+def test_ks_pvalue_equals_kstwo_in_every_regime(n: int) -> None:
+    # covers n d^2 below 2.2 (1 - CDF), the 2 * smirnov regime called without the GIL, and >= 370 (0)
+    for nd2 in (0.3, 1.0, 2.19, 2.2, 2.21, 2.88, 12.5, 200.0, 369.0, 371.0, 5000.0):
+        d = math.sqrt(nd2 / n)
+        if d >= 1:
+            continue
+        want = float(np.clip(ss.kstwo.sf(d, n), 0, 1))
+        assert st.ks_pvalue(d, 2 * n, 2 * n) == want, (n, nd2)
 
 
 def test_ks_pvalue_matches_scipy_asymptotic_formula() -> None:

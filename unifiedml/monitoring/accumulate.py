@@ -1,11 +1,11 @@
 """Streaming accumulators for the current window: fixed-size state per column, updated batch by batch.
 
-A numeric accumulator keeps, on the reference sketch's grid of m values, the
-number of current values equal to each grid value and, for each of the m + 1
-open intervals between them, the count and sum of the current values inside;
-a categorical accumulator keeps category counts. Memory is O(grid +
-categories) plus a bounded buffer of current values, independent of how many
-rows stream through.
+A numeric accumulator counts the current values on the reference sketch's
+grid (per-bin counts and right-edge distance sums, see
+:mod:`unifiedml.monitoring.grid`); a categorical accumulator keeps category
+counts. Memory is O(grid + categories) plus a bounded buffer of current values
+(kept so the few grid bins a check must resolve can be, without a second read),
+independent of how many rows stream through.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from unifiedml.monitoring.columns import as_float_values, as_strings
+from unifiedml.monitoring.columns import as_float_values, as_strings, sum_squares
+from unifiedml.monitoring.grid import BinCounts
 from unifiedml.monitoring.sketch import CategoricalSketch, NumericSketch
 from unifiedml.monitoring.stats import KS_EXACT_MAX_N
 
-__all__ = ["CategoricalAccumulator", "IntervalCollector", "NumericAccumulator"]
+__all__ = ["CategoricalAccumulator", "NumericAccumulator", "ValueCollector"]
 
 
 class NumericAccumulator:
@@ -26,90 +27,53 @@ class NumericAccumulator:
 
     def __init__(self, sketch: NumericSketch, *, buffer_values: int = 0) -> None:
         self.sketch = sketch
-        self.grid = np.asarray(sketch.grid)
-        m = len(self.grid)
-        self.counts = np.zeros(m + 1, dtype=np.int64)
-        self.sums = np.zeros(m + 1, dtype=np.float64)
-        self.hits = np.zeros(m, dtype=np.int64)
+        self.grid = sketch.grid
+        self.counts = np.zeros(self.grid.size, dtype=np.int64)
+        self.rest = np.zeros(self.grid.size, dtype=np.float64)
         self.n = 0
         self.n_missing = 0
-        self._le: np.ndarray | None = None
         self.total = 0.0
         self.total_sq = 0.0
-        # Sorted batches are kept while the window is small: scipy's exact KS distribution (both samples
-        # <= 10,000) and the exact Wasserstein integral where the CDFs cross need the values themselves.
+        # Batches are kept (as read-only views where Arrow allows) while the window is small enough:
+        # resolving grid bins exactly and scipy's exact small-sample KS need the values themselves.
         self.buffer_values = max(buffer_values, KS_EXACT_MAX_N)
         self.buffer: list[np.ndarray] | None = []
 
     def update(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        """Add one batch of the column (nulls and NaN count as missing)."""
+        """Add one batch of the column (nulls, NaN and infinities count as missing)."""
         x, n_missing = as_float_values(arr)
         self.n_missing += n_missing
         if not len(x):
             return
-        x.sort()
         self.n += len(x)
         self.total += float(x.sum())
-        self.total_sq += float(np.dot(x, x))
+        self.total_sq += sum_squares(x)
         if self.buffer is not None:
             if self.n <= self.buffer_values:
-                self.buffer.append(x)  # x is ours (a fresh array) and never written to again
+                self.buffer.append(x)  # never written to
             else:
                 self.buffer = None
-        m = len(self.grid)
-        if m == 0:
-            self.counts[0] += len(x)
-            self.sums[0] += float(x.sum())
-            return
-        k = np.searchsorted(self.grid, x, side="left")
-        hit = self.grid[np.minimum(k, m - 1)] == x
-        if hit.any():
-            self.hits += np.bincount(k[hit], minlength=m)
-            self._le = None
-            keep = ~hit
-            k = k[keep]
-            x = x[keep]
-        if not len(x):
-            return
-        self.counts += np.bincount(k, minlength=m + 1)
-        self.sums += np.bincount(k, weights=x, minlength=m + 1)
-        self._le = None
+        counts, rest = self.grid.count(x)
+        self.counts += counts
+        self.rest += rest
+
+    def bin_counts_on_grid(self) -> BinCounts:
+        return BinCounts(self.counts, self.rest)
 
     def current_values(self) -> np.ndarray | None:
-        """The current values when the whole window was buffered, else None."""
+        """All current values when the whole window was buffered, else None."""
         if self.buffer is None:
             return None
         return np.concatenate(self.buffer) if self.buffer else np.empty(0)
 
-    def points_from_buffer(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
-        """The buffered current values inside each open interval ``ids`` (None when not buffered)."""
+    def values_in(self, marked: np.ndarray) -> np.ndarray | None:
+        """The buffered current values whose grid bin is marked, sorted (None when not buffered)."""
         if self.buffer is None:
             return None
-        ids = np.asarray(ids, dtype=np.int64)
-        lo, hi = self.grid[ids - 1], self.grid[ids]
-        parts: dict[int, list[np.ndarray]] = {}
-        for chunk in self.buffer:  # sorted: each interval is one slice
-            starts = np.searchsorted(chunk, lo, side="right")
-            stops = np.searchsorted(chunk, hi, side="left")
-            for i, a, b in zip(ids.tolist(), starts.tolist(), stops.tolist(), strict=True):
-                if b > a:
-                    parts.setdefault(i, []).append(chunk[a:b])
-        return {i: np.concatenate(v) for i, v in parts.items()}
-
-    def le_counts(self) -> np.ndarray:
-        """Current values <= each grid value (cached until the next update)."""
-        if self._le is None:
-            self._le = np.cumsum(self.counts[: len(self.grid)] + self.hits)
-        return self._le
-
-    def bin_counts(self) -> np.ndarray:
-        """Current counts in the sketch's PSI/JS bins (below min, quantile bins, above max)."""
-        if not len(self.grid):
-            return np.zeros(0, dtype=np.int64)
-        le = self.le_counts()
-        at = le[self.sketch.bin_index]
-        inside = np.diff(np.concatenate(([self.counts[0]], at)))
-        return np.concatenate(([self.counts[0]], inside, [self.n - le[-1]])).astype(np.int64)
+        parts = [self.grid.select(chunk, marked) for chunk in self.buffer if len(chunk)]
+        out = np.concatenate(parts) if parts else np.empty(0)
+        out.sort()
+        return out
 
     @property
     def mean(self) -> float | None:
@@ -155,39 +119,21 @@ class CategoricalAccumulator:
         return cats, ref, cur
 
 
-class IntervalCollector:
-    """Gathers the current values that fall strictly inside chosen open intervals of the grid.
+class ValueCollector:
+    """Gathers, over a second read, the current values whose grid bin is marked."""
 
-    Interval id ``i`` is ``(grid[i-1], grid[i])``; used for the few intervals
-    where the exact Wasserstein integral needs the values themselves.
-    """
-
-    def __init__(self, grid: np.ndarray, ids: np.ndarray) -> None:
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self.lo = np.asarray(grid)[self.ids - 1]
-        self.hi = np.asarray(grid)[self.ids]
-        self.bounds = np.column_stack((self.lo, self.hi)).ravel()
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+    def __init__(self, sketch: NumericSketch, marked: np.ndarray) -> None:
+        self.grid = sketch.grid
+        self.marked = marked
+        self._parts: list[np.ndarray] = []
 
     def add(self, x: np.ndarray) -> None:
         """Add values (any order, no missing)."""
-        if not len(self.ids) or not len(x):
-            return
-        pos = np.searchsorted(self.bounds, x, side="right")
-        j = pos // 2
-        cand = (pos % 2 == 1)
-        jc = np.minimum(j, len(self.ids) - 1)
-        inside = cand & (x > self.lo[jc]) & (x < self.hi[jc])
-        if inside.any():
-            self._parts.append((j[inside], x[inside]))
+        if len(x):
+            self._parts.append(self.grid.select(x, self.marked))
 
-    def points(self) -> dict[int, np.ndarray]:
-        """Interval id -> the values inside it."""
-        if not self._parts:
-            return {}
-        j = np.concatenate([p[0] for p in self._parts])
-        x = np.concatenate([p[1] for p in self._parts])
-        order = np.argsort(j, kind="stable")
-        j, x = j[order], x[order]
-        splits = np.flatnonzero(np.diff(j)) + 1
-        return {int(self.ids[g[0]]): v for g, v in zip(np.split(j, splits), np.split(x, splits), strict=True)}
+    def values(self) -> np.ndarray:
+        """The gathered values, sorted."""
+        out = np.concatenate(self._parts) if self._parts else np.empty(0)
+        out.sort()
+        return out

@@ -1,10 +1,14 @@
 """Reference sketches: the reference data reduced once to what every later check needs.
 
-A numeric column keeps its distinct sorted values with cumulative counts
-(``exact``) or, when the reference is too large for that, a grid of 4,096
-reference quantiles with cumulative counts and per-cell sums (``binned``);
-plus mean, standard deviation and the PSI/JS bin edges. A categorical column
-keeps its category counts. Missing values are counted, never dropped silently.
+A numeric column is counted on a fine grid of equal-width bins (see
+:mod:`unifiedml.monitoring.grid`): per-bin counts and right-edge distance
+sums, the PSI/JS bin edges (reference deciles) with their counts, mean and
+standard deviation. An ``exact`` sketch also keeps the reference values
+themselves, so the few grid bins a check must resolve are resolved exactly;
+past a size budget (``rows x numeric columns x 8 bytes > 2 GiB``) the values
+are dropped and KS/Wasserstein become bounded approximations, flagged as such.
+A categorical column keeps its category counts. Missing values are counted,
+never dropped silently.
 
 Saved as a directory: ``sketch.json`` (metadata, categorical counts) and one
 ``.npy`` file per numeric array, memory-mapped on load, so a scheduled check
@@ -16,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,64 +34,98 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unifiedml.errors import ConfigError
-from unifiedml.monitoring.columns import as_float_values, as_strings, column_kind
+from unifiedml.monitoring.columns import as_float_values, as_strings, column_kind, sum_squares
+from unifiedml.monitoring.grid import Grid, choose_grid
 from unifiedml.monitoring.sources import open_source
+from unifiedml.monitoring.stats import warm_scipy
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CategoricalSketch", "NumericSketch", "ReferenceSketch", "build_sketch"]
 
-SKETCH_FORMAT = 1
-#: Exact sketches are kept while rows x numeric columns x 16 bytes stays within this budget.
+SKETCH_FORMAT = 2
+#: Reference values are kept (exact sketches) while rows x numeric columns x 8 bytes stays within this budget.
 EXACT_BUDGET_BYTES = 2 << 30
-GRID_SIZE = 4096
 DEFAULT_BINS = 10
+
+
+def sorted_values_in(grid: Grid, values: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """The values whose grid bin is marked (``marked``: bool per bin), sorted."""
+    out = grid.select(values, marked)
+    out.sort()
+    return out
+
+
+def counts_le(grid: Grid, before: np.ndarray, resolved: np.ndarray, points: np.ndarray, *,
+              strict: bool = False) -> np.ndarray:
+    """How many values of a sample are <= (``strict``: <) each point.
+
+    ``before``: the sample's values in earlier bins, per bin; ``resolved``: the
+    sample's sorted values in (at least) the points' bins.
+    """
+    pid = grid.ids(points)
+    side = "left" if strict else "right"
+    return (before[pid] - np.searchsorted(grid.ids(resolved), pid, side="left")
+            + np.searchsorted(resolved, points, side=side)).astype(np.int64)
 
 
 @dataclass
 class NumericSketch:
-    """A numeric reference column. ``grid``/``cum``: distinct values (or quantiles) and counts <= each."""
+    """A numeric reference column counted on its grid (plus, when ``exact``, the values themselves)."""
 
     name: str
     arrow_type: str
     n: int
     n_missing: int
     exact: bool
-    grid: np.ndarray
-    cum: np.ndarray
+    grid: Grid
+    counts: np.ndarray
+    rest: np.ndarray
     mean: float
     std: float
-    bin_index: np.ndarray
-    cell_sums: np.ndarray | None = None
+    minimum: float | None
+    maximum: float | None
+    #: Right-closed PSI/JS bin edges: the reference quantiles j/bins (deduplicated; the last is the maximum).
+    psi_edges: np.ndarray
+    #: Reference counts in the PSI/JS bins: below the minimum, [min, e1], (e1, e2], ..., above the maximum.
+    psi_counts: np.ndarray
+    raw: np.ndarray | None = None
     kind: str = "numeric"
 
     @property
     def min(self) -> float | None:
-        return float(self.grid[0]) if len(self.grid) else None
+        return self.minimum
 
     @property
     def max(self) -> float | None:
-        return float(self.grid[-1]) if len(self.grid) else None
+        return self.maximum
 
     def values(self) -> np.ndarray:
-        """The reference values themselves (only for exact sketches; used for small-sample tests)."""
-        if not self.exact:
-            raise ValueError("a binned sketch does not keep the reference values")
-        return np.repeat(np.asarray(self.grid), np.diff(np.concatenate(([0], np.asarray(self.cum)))))
+        """The reference values (exact sketches only; in storage order, not sorted)."""
+        if self.raw is None:
+            raise ValueError("this sketch does not keep the reference values (built with exact=False)")
+        return np.asarray(self.raw)
+
+    def bins_before(self) -> np.ndarray:
+        """Reference values in earlier grid bins, per bin."""
+        return np.cumsum(self.counts) - self.counts
 
     def bin_counts(self) -> np.ndarray:
         """Reference counts in the PSI/JS bins: below min, the quantile bins, above max."""
-        if not len(self.grid):
-            return np.zeros(0, dtype=np.int64)
-        at = np.asarray(self.cum)[self.bin_index]
-        return np.concatenate(([0], np.diff(np.concatenate(([0], at))), [0])).astype(np.int64)
+        return np.asarray(self.psi_counts, dtype=np.int64)
+
+    def psi_grid_bins(self) -> np.ndarray:
+        """Grid bins holding the minimum or a PSI/JS edge (a current count there needs the values)."""
+        if self.minimum is None:
+            return np.empty(0, dtype=np.intp)
+        return np.unique(self.grid.ids(np.concatenate(([self.minimum], np.asarray(self.psi_edges)))))
 
     def bin_labels(self) -> list[str]:
         """Human-readable bin ranges matching :meth:`bin_counts`."""
-        if not len(self.grid):
+        if self.minimum is None:
             return []
-        edges = [float(self.grid[i]) for i in self.bin_index]
-        labels = [f"< {self.grid[0]:.4g}", f"[{self.grid[0]:.4g}, {edges[0]:.4g}]"]
+        edges = [float(e) for e in self.psi_edges]
+        labels = [f"< {self.minimum:.4g}", f"[{self.minimum:.4g}, {edges[0]:.4g}]"]
         labels += [f"({lo:.4g}, {hi:.4g}]" for lo, hi in itertools.pairwise(edges)]
         labels.append(f"> {edges[-1]:.4g}")
         return labels
@@ -138,12 +177,14 @@ class ReferenceSketch:
                                      "n": col.n, "n_missing": col.n_missing}
             if isinstance(col, NumericSketch):
                 stem = f"num-{i:05d}"
-                np.save(out / f"{stem}-grid.npy", np.asarray(col.grid))
-                np.save(out / f"{stem}-cum.npy", np.asarray(col.cum))
-                if col.cell_sums is not None:
-                    np.save(out / f"{stem}-cells.npy", np.asarray(col.cell_sums))
-                entry.update(file=stem, exact=col.exact, mean=col.mean, std=col.std,
-                             bin_index=np.asarray(col.bin_index).tolist())
+                np.save(out / f"{stem}-counts.npy", np.asarray(col.counts))
+                np.save(out / f"{stem}-rest.npy", np.asarray(col.rest))
+                if col.raw is not None:
+                    np.save(out / f"{stem}-values.npy", np.asarray(col.raw))
+                entry.update(file=stem, exact=col.exact, mean=col.mean, std=col.std, grid=col.grid.to_json(),
+                             minimum=col.minimum, maximum=col.maximum,
+                             psi_edges=np.asarray(col.psi_edges).tolist(),
+                             psi_counts=np.asarray(col.psi_counts).tolist())
             else:
                 entry.update(categories=col.categories, counts=np.asarray(col.counts).tolist())
             meta["columns"].append(entry)
@@ -167,15 +208,16 @@ class ReferenceSketch:
         for entry in meta["columns"]:
             if entry["kind"] == "numeric":
                 stem = entry["file"]
-                cells = path / f"{stem}-cells.npy"
+                values = path / f"{stem}-values.npy"
                 columns[entry["name"]] = NumericSketch(
                     name=entry["name"], arrow_type=entry["arrow_type"], n=entry["n"],
-                    n_missing=entry["n_missing"], exact=entry["exact"],
-                    grid=np.load(path / f"{stem}-grid.npy", mmap_mode="r"),
-                    cum=np.load(path / f"{stem}-cum.npy", mmap_mode="r"),
-                    cell_sums=np.load(cells, mmap_mode="r") if cells.exists() else None,
-                    mean=entry["mean"], std=entry["std"],
-                    bin_index=np.asarray(entry["bin_index"], dtype=np.int64),
+                    n_missing=entry["n_missing"], exact=entry["exact"], grid=Grid(**entry["grid"]),
+                    counts=np.load(path / f"{stem}-counts.npy", mmap_mode="r"),
+                    rest=np.load(path / f"{stem}-rest.npy", mmap_mode="r"),
+                    mean=entry["mean"], std=entry["std"], minimum=entry["minimum"], maximum=entry["maximum"],
+                    psi_edges=np.asarray(entry["psi_edges"], dtype=np.float64),
+                    psi_counts=np.asarray(entry["psi_counts"], dtype=np.int64),
+                    raw=np.load(values, mmap_mode="r") if values.exists() else None,
                 )
             else:
                 columns[entry["name"]] = CategoricalSketch(
@@ -187,47 +229,46 @@ class ReferenceSketch:
                    created_at=meta["created_at"], skipped=meta.get("skipped", {}))
 
 
-def _bin_index(cum: np.ndarray, n: int, bins: int) -> np.ndarray:
-    """Indices into the grid of the right-closed PSI/JS bin edges: reference quantiles j/bins."""
-    m = len(cum)
-    if m <= bins:
-        return np.arange(m, dtype=np.int64)
-    targets = np.ceil(np.arange(1, bins + 1) * (n / bins))
-    idx = np.unique(np.minimum(np.searchsorted(cum, targets, side="left"), m - 1))
-    if idx[-1] != m - 1:
-        idx = np.append(idx, m - 1)
-    return idx.astype(np.int64)
+def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
+               ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minimum, PSI/JS edges (order statistics at ranks ceil(j n / bins)) and reference counts per PSI bin.
+
+    Only the values in the grid bins holding those ranks are sorted.
+    """
+    n = len(values)
+    ranks = np.concatenate(([1], np.ceil(np.arange(1, bins + 1) * (n / bins)))).astype(np.int64)
+    ends = np.cumsum(counts)
+    holding = np.searchsorted(ends, ranks, side="left")
+    marked = np.zeros(grid.size, dtype=bool)
+    marked[holding] = True
+    picked = sorted_values_in(grid, values, marked)
+    before = ends - counts
+    # rank r in bin b is picked[r - 1 - before[b] + (picked values in earlier bins)]
+    offset = np.searchsorted(grid.ids(picked), holding, side="left")
+    order_stats = picked[ranks - 1 - before[holding] + offset]
+    minimum = float(order_stats[0])
+    edges = np.unique(order_stats[1:])
+    le = counts_le(grid, before, picked, edges)
+    psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
+    return minimum, edges, psi_counts
 
 
 def numeric_sketch(name: str, arrow_type: str, values: np.ndarray, n_missing: int, *, exact: bool,
-                   bins: int = DEFAULT_BINS, grid_size: int = GRID_SIZE) -> NumericSketch:
-    """Sketch one numeric column from its non-missing values (sorted in place)."""
-    values.sort()
+                   bins: int = DEFAULT_BINS, nbins: int | None = None) -> NumericSketch:
+    """Sketch one numeric column from its non-missing, finite values (not modified; kept when ``exact``)."""
     n = len(values)
+    grid = choose_grid(values, nbins=nbins, keep_values=exact)
     if n == 0:
-        empty = np.empty(0)
-        return NumericSketch(name, arrow_type, 0, n_missing, True, empty, np.empty(0, dtype=np.int64),
-                             0.0, 0.0, np.empty(0, dtype=np.int64))
-    last = np.empty(n, dtype=bool)
-    np.not_equal(values[1:], values[:-1], out=last[:-1])
-    last[-1] = True
-    ends = np.flatnonzero(last)
-    grid = values[ends]
-    cum = (ends + 1).astype(np.int64)
-    cell_sums = None
-    if not exact and len(grid) > grid_size:
-        pick = np.unique(np.searchsorted(cum, np.linspace(1, n, grid_size), side="left"))
-        if pick[0] != 0:
-            pick = np.concatenate(([0], pick))
-        grid, cum = grid[pick], cum[pick]
-        prefix = np.concatenate(([0.0], np.cumsum(values)))
-        cell_sums = np.diff(np.concatenate(([0.0], prefix[cum])))
-    else:
-        exact = True
+        z = np.zeros(grid.size)
+        return NumericSketch(name, arrow_type, 0, n_missing, exact, grid, z.astype(np.int64), z, 0.0, 0.0,
+                             None, None, np.empty(0), np.zeros(0, dtype=np.int64),
+                             np.empty(0) if exact else None)
+    counts, rest = grid.count(values)
+    minimum, edges, psi_counts = _psi_edges(grid, counts, values, bins)
     mean = float(np.mean(values))
-    std = float(np.std(values))
-    return NumericSketch(name, arrow_type, n, n_missing, exact, grid, cum, mean, std,
-                         _bin_index(cum, n, bins), cell_sums)
+    std = math.sqrt(max(sum_squares(values, mean) / n, 0.0))
+    return NumericSketch(name, arrow_type, n, n_missing, exact, grid, counts, rest, mean, std,
+                         minimum, float(edges[-1]), edges, psi_counts, values if exact else None)
 
 
 def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -> CategoricalSketch:
@@ -245,6 +286,97 @@ def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -
     return CategoricalSketch(name, arrow_type, int(arr.sum()), n_missing, cats, arr)
 
 
+class _NumericStream:
+    """A numeric column sketched batch by batch without keeping its values (``exact=False``)."""
+
+    def __init__(self, name: str, arrow_type: str) -> None:
+        self.name, self.arrow_type = name, arrow_type
+        self.grid: Grid | None = None
+        self.counts: np.ndarray | None = None
+        self.rest: np.ndarray | None = None
+        self.n = self.n_missing = 0
+        self.mean = self.m2 = 0.0
+        self.minimum, self.maximum = math.inf, -math.inf
+
+    def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
+        x, missing = as_float_values(arr)
+        self.n_missing += missing
+        if not len(x):
+            return
+        if self.grid is None:  # the first values set the grid's range; later outliers go to the end bins
+            self.grid = choose_grid(x, keep_values=False)
+            self.counts = np.zeros(self.grid.size, dtype=np.int64)
+            self.rest = np.zeros(self.grid.size)
+        counts, rest = self.grid.count(x)
+        self.counts += counts
+        self.rest += rest
+        # merge this batch's mean and sum of squared deviations (Chan et al.), stable for any batch count
+        m = len(x)
+        mean = float(x.mean())
+        m2 = sum_squares(x, mean)
+        delta = mean - self.mean
+        total = self.n + m
+        self.mean += delta * m / total
+        self.m2 += m2 + delta * delta * self.n * m / total
+        self.n = total
+        self.minimum = min(self.minimum, float(x.min()))
+        self.maximum = max(self.maximum, float(x.max()))
+
+    def finish(self, bins: int) -> NumericSketch:
+        if self.grid is None or self.counts is None or self.rest is None:
+            return numeric_sketch(self.name, self.arrow_type, np.empty(0), self.n_missing, exact=False)
+        grid, counts, n = self.grid, self.counts, self.n
+        # PSI/JS edges interpolated inside the grid bins holding the ranks (the values are not kept)
+        ranks = np.ceil(np.arange(1, bins + 1) * (n / bins))
+        ends = np.cumsum(counts)
+        holding = np.searchsorted(ends, ranks, side="left")
+        frac = (ranks - (ends - counts)[holding]) / np.maximum(counts[holding], 1)
+        left = np.where(holding == 0, self.minimum, grid.left_edge(np.maximum(holding, 1)))
+        right = np.where(holding == grid.nbins + 1, self.maximum, grid.right_edge(np.minimum(holding, grid.nbins)))
+        at = np.clip(left + frac * (right - left), self.minimum, self.maximum)
+        at[-1] = self.maximum
+        edges, first = np.unique(at, return_index=True)
+        last = np.concatenate((first[1:] - 1, [len(at) - 1]))
+        le = ranks[last].astype(np.int64)
+        psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
+        std = math.sqrt(max(self.m2 / n, 0.0))
+        return NumericSketch(self.name, self.arrow_type, n, self.n_missing, False, grid, counts, self.rest,
+                             self.mean, std, self.minimum, self.maximum, edges, psi_counts, None)
+
+
+def _streamed_sketch(src: Any, kinds: dict[str, str], *, bins: int, workers: int,
+                     skipped: dict[str, str]) -> ReferenceSketch:
+    """Sketch without keeping the reference values: one pass, memory bounded by one batch."""
+    numeric = {c: _NumericStream(c, str(src.schema.field(c).type)) for c, k in kinds.items() if k != "categorical"}
+    categorical: dict[str, list[pa.Array]] = {c: [] for c, k in kinds.items() if k == "categorical"}
+    n_rows = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in src.batches(list(kinds)):
+            n_rows += batch.num_rows
+            list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), list(numeric)))
+            for c, parts in categorical.items():
+                parts.append(pc.value_counts(as_strings(batch.column(c))))
+    columns: dict[str, ColumnSketch] = {}
+    for name in kinds:
+        if name in numeric:
+            columns[name] = numeric[name].finish(bins)
+        else:
+            columns[name] = _categorical_from_value_counts(name, str(src.schema.field(name).type),
+                                                           categorical[name])
+    return ReferenceSketch(columns=columns, n_rows=n_rows, source=src.description, bins=bins, skipped=skipped)
+
+
+def _categorical_from_value_counts(name: str, arrow_type: str, parts: list[pa.StructArray]) -> CategoricalSketch:
+    counts: dict[str | None, int] = {}
+    for vc in parts:
+        for value, count in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+            counts[value] = counts.get(value, 0) + count
+    n_missing = counts.pop(None, 0)
+    cats = sorted(c for c in counts if c is not None)
+    arr = np.asarray([counts[c] for c in cats], dtype=np.int64)
+    return CategoricalSketch(name, arrow_type, int(arr.sum()), n_missing, cats, arr)
+
+
 def build_sketch(
     reference: Any,
     *,
@@ -258,13 +390,15 @@ def build_sketch(
 
     ``reference`` is anything :func:`open_source` accepts. ``categorical`` forces
     columns to be treated as categories (e.g. integer codes). ``exact="auto"``
-    keeps exact numeric sketches while rows x numeric columns x 16 bytes fits in
-    2 GiB and binned (4,096 quantiles) ones beyond; True/False force it.
+    keeps the reference values (exact results) while rows x numeric columns x 8
+    bytes fits in 2 GiB and drops them beyond (bounded approximations, flagged);
+    True/False force it.
     Columns of unsupported types (timestamps, nested) are listed in ``skipped``.
     Blocking; uses up to ``max_workers`` threads (default: CPU count).
     """
     if bins < 2:
         raise ConfigError("bins must be at least 2", field="bins")
+    warm_scipy()
     src = open_source(reference)
     names = list(columns) if columns is not None else list(src.schema.names)
     missing = [c for c in names if c not in src.schema.names]
@@ -281,14 +415,25 @@ def build_sketch(
             continue
         kinds[name] = kind
     wanted = list(kinds)
+    n_numeric = sum(1 for k in kinds.values() if k in ("numeric", "empty"))
+    workers = max_workers or os.cpu_count() or 1
+
+    def _fits(rows: int) -> bool:
+        return rows * max(1, n_numeric) * 8 <= EXACT_BUDGET_BYTES
+
+    use_exact: bool | None = exact if isinstance(exact, bool) else (
+        _fits(src.num_rows) if src.num_rows is not None else None)
+    if use_exact is False:
+        return _streamed_sketch(src, kinds, bins=bins, workers=workers, skipped=skipped)
+    # Kept whole: read each file as one batch when the size is known, so columns are zero-copy views.
+    batch_rows = src.num_rows if src.num_rows else None
     chunks: dict[str, list[pa.Array]] = {c: [] for c in wanted}
     n_rows = 0
-    for batch in src.batches(wanted):
+    for batch in src.batches(wanted, batch_rows=batch_rows):
         n_rows += batch.num_rows
         for c in wanted:
             chunks[c].append(batch.column(c))
-    n_numeric = sum(1 for k in kinds.values() if k in ("numeric", "empty"))
-    use_exact = exact if isinstance(exact, bool) else n_rows * max(1, n_numeric) * 16 <= EXACT_BUDGET_BYTES
+    keep = use_exact if use_exact is not None else _fits(n_rows)
 
     def _one(name: str) -> ColumnSketch:
         dtype = src.schema.field(name).type
@@ -298,9 +443,8 @@ def build_sketch(
         arr = pa.chunked_array(parts, type=dtype) if parts else pa.chunked_array([], type=pa.float64())
         values, n_missing = as_float_values(arr)
         del arr, parts
-        return numeric_sketch(name, str(dtype), values, n_missing, exact=use_exact, bins=bins)
+        return numeric_sketch(name, str(dtype), values, n_missing, exact=keep, bins=bins)
 
-    workers = max_workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_one, wanted))
     logger.debug("sketched %d columns of %d rows from %s", len(results), n_rows, src.description)

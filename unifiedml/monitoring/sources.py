@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["TabularSource", "batch_rows_for", "open_source"]
 
 #: Target size of one record batch in memory; rows per batch follow from the column count.
-TARGET_BATCH_BYTES = 128 * 1024 * 1024
+#: Small enough that the reader reuses its buffers (fresh memory is slow to fault in), large enough that
+#: per-batch overhead is noise.
+TARGET_BATCH_BYTES = 16 * 1024 * 1024
 _FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
 
 
@@ -50,6 +52,8 @@ class TabularSource:
     _open: Callable[[list[str] | None, int], Iterator[pa.RecordBatch]]
     reiterable: bool = True
     num_rows: int | None = None
+    #: The data is already in memory (a table): keeping views of its batches costs nothing.
+    in_memory: bool = False
     _used: bool = False
 
     def batches(self, columns: Sequence[str] | None = None, *, batch_rows: int | None = None
@@ -155,7 +159,8 @@ def _table_source(table: pa.Table, description: str) -> TabularSource:
         t = table if columns is None else table.select(columns)
         yield from t.to_batches(max_chunksize=rows)
 
-    return TabularSource(schema=table.schema, description=description, _open=_open, num_rows=table.num_rows)
+    return TabularSource(schema=table.schema, description=description, _open=_open, num_rows=table.num_rows,
+                         in_memory=True)
 
 
 def _iterator_source(batches: Iterable[pa.RecordBatch], description: str) -> TabularSource:

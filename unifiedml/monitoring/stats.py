@@ -1,29 +1,22 @@
-"""The drift statistics, as pure functions of counts and summaries.
+"""The drift statistics on counts: PSI, Jensen-Shannon, L-infinity, chi-square, and the KS p-value.
 
-Everything here works on what the streaming accumulators and reference
-sketches keep (counts on a grid of reference values, per-interval sums), never
-on raw rows, so a check's memory does not grow with the current window.
+KS statistic and Wasserstein-1 come from :mod:`unifiedml.monitoring.grid`
+(counted on a grid, resolved exactly where needed). What is exact here (equal
+to SciPy on the raw data, up to float rounding):
 
-What is exact (equal to SciPy on the raw data, up to float rounding):
-
-* KS statistic: evaluated at every distinct reference value and just below it,
-  which is where the two empirical CDFs can differ most (both are step
-  functions); the p-value follows ``scipy.stats.ks_2samp(method="auto")``:
-  the exact distribution when both samples have at most 10,000 values, else
-  ``kstwo.sf(D, round(n1*n2/(n1+n2)))``.
-* Wasserstein-1: integrated interval by interval between consecutive
-  reference values from the current values' count, sum, min and max in each
-  interval. Where both CDFs cross inside an interval holding two or more
-  current values the values themselves are needed: the engine supplies them
-  from its buffer or a second read of the source; only a single-pass source
-  past the buffer gets the approximation (flagged ``exact=False``).
+* KS p-value: as ``scipy.stats.ks_2samp(method="auto")``: the exact
+  distribution when both samples have at most 10,000 values (SciPy itself),
+  else ``kstwo.sf(D, round(n1*n2/(n1+n2)))``.
 * chi-square (``scipy.stats.chi2_contingency`` on the 2 x K table of counts),
   PSI, Jensen-Shannon and L-infinity on the stated bins or categories.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import threading
 
 import numpy as np
 
@@ -32,13 +25,28 @@ __all__ = [
     "chi_square",
     "js_distance",
     "ks_pvalue",
-    "ks_statistic",
     "linf",
     "psi",
-    "wasserstein_crossings",
-    "wasserstein_intervals",
-    "wasserstein_weighted",
 ]
+
+_warm_lock = threading.Lock()
+_warming: threading.Thread | None = None
+
+
+def warm_scipy() -> None:
+    """Start importing ``scipy.stats`` on a background thread (once; returns at once).
+
+    The import takes most of a second of GIL-bound work on a small machine; begun
+    when a sketch or check starts, it overlaps with reading the data instead of
+    competing with the counting at the end.
+    """
+    global _warming
+    with _warm_lock:
+        if _warming is None and "scipy.stats" not in sys.modules:
+            _warming = threading.Thread(target=importlib.import_module, args=("scipy.stats",),
+                                        name="uml-import-scipy", daemon=True)
+            _warming.start()
+
 
 #: Proportions below this are floored before PSI's logarithm (an empty bin would make PSI infinite).
 PSI_EPSILON = 1e-4
@@ -114,32 +122,39 @@ def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, f
     return float(res.statistic), float(res.pvalue)
 
 
-def ks_statistic(cum_ref: np.ndarray, n_ref: int, le_cur: np.ndarray, lt_cur: np.ndarray,
-                 n_cur: int) -> float:
-    """The two-sample KS statistic from counts at the distinct reference values ``g``.
+#: Where SciPy's ``kstwo.sf(d, n)`` is ``2 * scipy.special.smirnov(n, d)`` (n > 140, d < 0.5, 2.2 <= n d^2 < 370):
+#: an O(n) sum that takes ~0.5 s at n = 500,000. A scalar ufunc call keeps the GIL for all of it, stalling
+#: every other column's work; called with 512 elements (the rest trivially 0) NumPy releases the GIL.
+_SMIRNOV_REGIME = (140, 0.5, 2.2, 370.0)
+_GIL_FREE_LEN = 512
 
-    ``cum_ref[i]`` = reference values <= g[i]; ``le_cur[i]`` / ``lt_cur[i]`` =
-    current values <= g[i] / < g[i]. Both empirical CDFs are step functions, so
-    the supremum of their difference is reached at some g[i] or just below it.
-    """
-    if n_ref == 0 or n_cur == 0 or len(cum_ref) == 0:
-        return 0.0
-    f_ref = cum_ref / n_ref
-    f_ref_before = np.concatenate(([0.0], f_ref[:-1]))
-    d_at = np.abs(f_ref - le_cur / n_cur)
-    d_before = np.abs(f_ref_before - lt_cur / n_cur)
-    return float(max(d_at.max(), d_before.max()))
+
+def _two_sided_smirnov(n: float, d: float) -> float:
+    from scipy.special import smirnov
+
+    ns = np.full(_GIL_FREE_LEN, n)
+    xs = np.ones(_GIL_FREE_LEN)
+    xs[0] = d
+    return float(2.0 * smirnov(ns, xs)[0])
 
 
 def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
-    """Asymptotic two-sided p-value exactly as ``scipy.stats.ks_2samp`` computes it for large samples."""
-    from scipy.stats import kstwo
+    """Asymptotic two-sided p-value exactly as ``scipy.stats.ks_2samp`` computes it for large samples.
 
+    ``kstwo.sf(D, round(n1 n2 / (n1 + n2)))``; in the regime where SciPy
+    evaluates that as ``2 * smirnov(n, D)`` the same function is called
+    directly, without holding the GIL (a test keeps the two equal).
+    """
     if n_ref == 0 or n_cur == 0:
         return 1.0
     m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
-    en = m * n / (m + n)
-    return float(np.clip(kstwo.sf(statistic, np.round(en)), 0.0, 1.0))
+    en = float(np.round(m * n / (m + n)))
+    n_min, d_max, lo, hi = _SMIRNOV_REGIME
+    if en > n_min and 0.0 < statistic < d_max and lo <= en * statistic * statistic < hi:
+        return float(np.clip(_two_sided_smirnov(en, statistic), 0.0, 1.0))
+    from scipy.stats import kstwo
+
+    return float(np.clip(kstwo.sf(statistic, en), 0.0, 1.0))
 
 
 def ks_exact_small(ref_values: np.ndarray, cur_values: np.ndarray) -> tuple[float, float]:
@@ -148,101 +163,3 @@ def ks_exact_small(ref_values: np.ndarray, cur_values: np.ndarray) -> tuple[floa
 
     res = ks_2samp(ref_values, cur_values)
     return float(res.statistic), float(res.pvalue)
-
-
-def _segment_integral(level: float, start: float, end: float, f0: float, step: float,
-                      points: np.ndarray) -> float:
-    """integral over [start, end) of |level - F(x)| where F starts at f0 and rises by step at each point."""
-    edges = np.concatenate(([start], points, [end]))
-    levels = f0 + step * np.arange(len(points) + 1)
-    return float(np.sum(np.abs(level - levels) * np.diff(edges)))
-
-
-def _crossing_setup(grid: np.ndarray, cum_ref: np.ndarray, n_ref: int, counts: np.ndarray, le: np.ndarray,
-                    n_cur: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    a = cum_ref[:-1] / n_ref  # F_ref on [grid[i-1], grid[i])
-    f0 = le[:-1] / n_cur
-    k = counts[1 : len(grid)]
-    f1 = f0 + k / n_cur
-    cross = (a - f0) * (a - f1) < 0
-    return a, f0, k, cross
-
-
-def wasserstein_crossings(grid: np.ndarray, cum_ref: np.ndarray, n_ref: int, counts: np.ndarray,
-                          le: np.ndarray, n_cur: int) -> np.ndarray:
-    """Interval ids (indices into ``counts``) where the CDFs cross and 2+ current values lie inside.
-
-    ``le[i]`` is the number of current values <= grid[i].
-
-    Only there does :func:`wasserstein_intervals` need the current values themselves.
-    """
-    if len(grid) < 2 or n_ref == 0 or n_cur == 0:
-        return np.empty(0, dtype=np.int64)
-    _, _, k, cross = _crossing_setup(grid, cum_ref, n_ref, counts, le, n_cur)
-    return np.flatnonzero(cross & (k >= 2)) + 1
-
-
-def wasserstein_intervals(
-    grid: np.ndarray,
-    cum_ref: np.ndarray,
-    n_ref: int,
-    counts: np.ndarray,
-    sums: np.ndarray,
-    le: np.ndarray,
-    n_cur: int,
-    points: dict[int, np.ndarray] | None = None,
-) -> tuple[float, bool]:
-    """Wasserstein-1 between a reference held as distinct values and a current window held per interval.
-
-    ``grid`` (m distinct reference values) with ``cum_ref`` (cumulative counts);
-    for the current window: ``le[i]`` values <= grid[i] and, for each of the
-    m + 1 open intervals (below grid[0], between neighbours, above grid[-1]),
-    the ``counts`` and ``sums`` of the values in it. ``points`` maps the ids
-    from :func:`wasserstein_crossings` to the current values in those
-    intervals. Returns ``(distance, exact)``: exact unless a crossing
-    interval's values were not given (then F_cur is taken as linear across
-    that interval, an error bounded by its width x count / n).
-    """
-    m = len(grid)
-    if m == 0 or n_ref == 0 or n_cur == 0:
-        return 0.0, True
-    inv = 1.0 / n_cur
-    total = 0.0
-    # Below the smallest reference value F_ref = 0; above the largest F_ref = 1.
-    total += (counts[0] * grid[0] - sums[0]) * inv
-    total += (sums[m] - counts[m] * grid[m - 1]) * inv
-    if m == 1:
-        return float(total), True
-    a, f0, k, cross = _crossing_setup(grid, cum_ref, n_ref, counts, le, n_cur)
-    width = np.diff(grid)
-    signed = (a - f0) * width - (k * grid[1:] - sums[1:m]) * inv
-    total += float(np.sum(np.abs(signed[~cross])))
-    exact = True
-    points = points or {}
-    for i in np.flatnonzero(cross):
-        cnt = int(k[i])
-        if cnt == 1:
-            pts = np.array([sums[i + 1]])
-        elif (i + 1) in points and len(points[i + 1]) == cnt:
-            pts = np.sort(points[i + 1])
-        else:
-            # Values unknown: take F as rising linearly across the interval (error <= width x count / n).
-            exact = False
-            lo_f, hi_f, level = float(f0[i]), float(f0[i] + cnt * inv), float(a[i])
-            total += float(width[i]) * ((level - lo_f) ** 2 + (hi_f - level) ** 2) / (2 * (hi_f - lo_f))
-            continue
-        total += _segment_integral(float(a[i]), float(grid[i]), float(grid[i + 1]), float(f0[i]), inv, pts)
-    return float(total), exact
-
-
-def wasserstein_weighted(
-    ref_points: np.ndarray, ref_weights: np.ndarray, cur_points: np.ndarray, cur_weights: np.ndarray
-) -> float:
-    """Wasserstein-1 between two weighted point sets (binned sketches: cell means weighted by counts)."""
-    from scipy.stats import wasserstein_distance
-
-    rk = ref_weights > 0
-    ck = cur_weights > 0
-    if not rk.any() or not ck.any():
-        return 0.0
-    return float(wasserstein_distance(ref_points[rk], cur_points[ck], ref_weights[rk], cur_weights[ck]))

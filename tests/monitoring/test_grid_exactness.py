@@ -1,0 +1,118 @@
+"""The grid-counted KS, Wasserstein and PSI bins against SciPy and plain sorting, on many random samples.
+
+Each case is checked in memory (values buffered) and from Parquet files with
+no buffer (the resolved bins' values come from a second read), so both paths
+that supply values to the exact resolution are covered.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats as ss
+
+from unifiedml.monitoring import check
+from unifiedml.monitoring.grid import Grid, choose_grid
+
+
+def _sample(rng: np.random.Generator, n: int, family: str, shift: float) -> np.ndarray:
+    if family == "normal":
+        return rng.normal(shift, 1.0 + shift / 3, n)
+    if family == "lognormal":
+        return rng.lognormal(shift, 1.5, n)
+    if family == "cauchy":
+        return rng.standard_cauchy(n) * (1 + shift)
+    if family == "integers":
+        return rng.integers(0, 7 + int(3 * shift), n).astype(float)
+    if family == "rounded":
+        return np.round(rng.normal(shift, 1, n), 2)
+    if family == "point_mass":
+        x = rng.normal(shift, 1, n)
+        x[rng.random(n) < 0.4] = 0.0
+        return x
+    if family == "far":  # the current window lies entirely beyond the reference's range
+        return rng.normal(50 * shift, 1, n)
+    raise AssertionError(family)
+
+
+FAMILIES = ["normal", "lognormal", "cauchy", "integers", "rounded", "point_mass", "far"]
+
+
+def _cases() -> list[tuple[int, str, int, int, float]]:
+    rng = np.random.default_rng(2026)
+    out = []
+    for seed in range(28):
+        family = FAMILIES[seed % len(FAMILIES)]
+        n_ref = int(rng.choice([1, 2, 7, 300, 4_000, 25_000, 120_000]))
+        n_cur = int(rng.choice([1, 3, 50, 2_000, 15_000, 90_000]))
+        shift = float(rng.choice([0.0, 0.0, 0.05, 0.5]))
+        out.append((seed, family, n_ref, n_cur, shift))
+    return out
+
+
+def _psi_bins_by_sorting(ref: np.ndarray, cur: np.ndarray, bins: int = 10) -> tuple[list[int], list[int]]:
+    r, c = np.sort(ref), np.sort(cur)
+    ranks = np.ceil(np.arange(1, bins + 1) * (len(r) / bins)).astype(int)
+    edges = np.unique(r[ranks - 1])
+
+    def hist(s: np.ndarray, below: int) -> list[int]:
+        le = np.searchsorted(s, edges, side="right")
+        return [below, *np.diff(np.concatenate(([below], le))).tolist(), len(s) - int(le[-1])]
+
+    return hist(r, 0), hist(c, int(np.searchsorted(c, r[0], side="left")))
+
+
+@pytest.mark.parametrize(("seed", "family", "n_ref", "n_cur", "shift"), _cases())
+def test_grid_results_equal_scipy_and_sorting(tmp_path, seed: int, family: str, n_ref: int, n_cur: int,
+                                              shift: float) -> None:
+    rng = np.random.default_rng(seed)
+    ref = _sample(rng, n_ref, family if family != "far" else "normal", 0.0)
+    cur = _sample(rng, n_cur, family, shift)
+    pq.write_table(pa.table({"x": ref}), tmp_path / "ref.parquet")
+    pq.write_table(pa.table({"x": cur}), tmp_path / "cur.parquet")
+    want_ks = ss.ks_2samp(ref, cur)
+    want_w = ss.wasserstein_distance(ref, cur)
+    want_ref_bins, want_cur_bins = _psi_bins_by_sorting(ref, cur)
+    in_memory = check({"x": ref}, {"x": cur}).feature("x")
+    from_files = check(tmp_path / "ref.parquet", tmp_path / "cur.parquet", buffer_bytes=0).feature("x")
+    for f in (in_memory, from_files):
+        assert f.exact
+        assert f.statistics["ks_statistic"] == pytest.approx(want_ks.statistic, rel=1e-12, abs=1e-15)
+        assert f.scores["ks"] == pytest.approx(want_ks.pvalue, rel=1e-9, abs=1e-300)
+        assert f.statistics["wasserstein"] == pytest.approx(want_w, rel=1e-9, abs=1e-12)
+        assert f.histogram is not None
+        assert f.histogram.reference == want_ref_bins
+        assert f.histogram.current == want_cur_bins
+
+
+def test_values_on_bin_edges_and_ties_across_edges() -> None:
+    # integers on a grid whose edges fall exactly on many of them
+    ref = np.repeat(np.arange(0.0, 64.0), 50)
+    cur = np.repeat(np.arange(0.0, 64.0, 2.0), 80)
+    f = check({"x": ref}, {"x": cur}).feature("x")
+    assert f.statistics["ks_statistic"] == pytest.approx(ss.ks_2samp(ref, cur).statistic, rel=1e-12)
+    assert f.statistics["wasserstein"] == pytest.approx(ss.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_binning_is_monotone_and_keeps_equal_values_together() -> None:
+    rng = np.random.default_rng(5)
+    x = np.sort(np.concatenate((rng.normal(size=50_000), rng.normal(size=100) * 1e6, [-np.inf, np.inf])))
+    grid = choose_grid(x[np.isfinite(x)])
+    ids = grid.ids(x)
+    assert np.all(np.diff(ids) >= 0)
+    assert ids[0] == 0 and ids[-1] == grid.nbins + 1
+    dup = np.repeat(x[1:-1:997], 3)
+    assert np.all(np.ptp(grid.ids(dup).reshape(-1, 3), axis=1) == 0)
+
+
+def test_degenerate_grids_are_usable() -> None:
+    for values in (np.array([3.0]), np.full(100, -2.5), np.array([1e300, 1e300]), np.empty(0)):
+        grid = choose_grid(values)
+        assert grid.hi > grid.lo and math.isfinite(grid.width) and grid.width > 0
+        counts, _ = grid.count(values)
+        assert counts.sum() == len(values)
+    assert isinstance(choose_grid(np.array([1.0, 2.0])), Grid)
