@@ -247,8 +247,9 @@ def _resolve(src: Any, numeric: list[NumericAccumulator], workers: int) -> dict[
             collectors[name].add(values)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for batch in _prefetch(src.batches(list(collectors))):
-                list(pool.map(lambda c, b=batch: _add(c, b), list(collectors)))
+            for group in src.column_groups(list(collectors)):
+                for batch in _prefetch(src.batches(group)):
+                    list(pool.map(lambda c, b=batch: _add(c, b), group))
         for name, collector in collectors.items():
             out[name].current = collector.values()
     return out
@@ -310,10 +311,11 @@ def check(
 
     features: dict[str, FeatureDrift] = {}
     accumulators: dict[str, NumericAccumulator | CategoricalAccumulator] = {}
+    current_names = set(src.schema.names)
     for name in names:
         col = sketch.columns[name]
         kind = col.kind
-        if name not in src.schema.names:
+        if name not in current_names:
             features[name] = FeatureDrift(name=name, kind=kind, status="missing_in_current",
                                           n_reference=col.n, missing_reference=col.n_missing,
                                           notes=["column missing from the current data"])
@@ -353,10 +355,13 @@ def check(
     workers = max_workers or os.cpu_count() or 1
     if active:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for batch in _prefetch(src.batches(active)):
-                n_rows += batch.num_rows
-                present = [c for c in active if c in batch.schema.names]
-                list(pool.map(lambda c, b=batch: accumulators[c].update(b.column(c)), present))
+            for i, group in enumerate(src.column_groups(active)):
+                for batch in _prefetch(src.batches(group)):
+                    if i == 0:
+                        n_rows += batch.num_rows
+                    have = set(batch.schema.names)  # .names is rebuilt on each access
+                    present = [c for c in group if c in have]
+                    list(pool.map(lambda c, b=batch: accumulators[c].update(b.column(c)), present))
     else:
         for batch in src.batches([]):
             n_rows += batch.num_rows

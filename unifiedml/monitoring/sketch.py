@@ -351,11 +351,15 @@ def _streamed_sketch(src: Any, kinds: dict[str, str], *, bins: int, workers: int
     categorical: dict[str, list[pa.Array]] = {c: [] for c, k in kinds.items() if k == "categorical"}
     n_rows = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in src.batches(list(kinds)):
-            n_rows += batch.num_rows
-            list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), list(numeric)))
-            for c, parts in categorical.items():
-                parts.append(pc.value_counts(as_strings(batch.column(c))))
+        for i, group in enumerate(src.column_groups(list(kinds))):
+            nums = [c for c in group if c in numeric]
+            cats = [c for c in group if c in categorical]
+            for batch in src.batches(group):
+                if i == 0:
+                    n_rows += batch.num_rows
+                list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), nums))
+                for c in cats:
+                    categorical[c].append(pc.value_counts(as_strings(batch.column(c))))
     columns: dict[str, ColumnSketch] = {}
     for name in kinds:
         if name in numeric:
@@ -401,7 +405,8 @@ def build_sketch(
     warm_scipy()
     src = open_source(reference)
     names = list(columns) if columns is not None else list(src.schema.names)
-    missing = [c for c in names if c not in src.schema.names]
+    present = set(src.schema.names)
+    missing = [c for c in names if c not in present]
     if missing:
         raise ConfigError(f"reference has no column(s) {', '.join(missing)}", field="columns")
     forced = set(categorical)
