@@ -116,3 +116,71 @@ def test_degenerate_grids_are_usable() -> None:
         counts, _ = grid.count(values)
         assert counts.sum() == len(values)
     assert isinstance(choose_grid(np.array([1.0, 2.0])), Grid)
+
+
+def test_file_sketch_leaves_values_in_the_files_and_saving_writes_them(tmp_path) -> None:
+    rng = np.random.default_rng(11)
+    ref, cur = rng.normal(size=40_000), rng.normal(0.03, 1, 30_000)
+    pq.write_table(pa.table({"x": ref}), tmp_path / "ref.parquet", row_group_size=7_000)
+    from unifiedml.monitoring import ReferenceSketch, build_sketch
+
+    sketch = build_sketch(tmp_path / "ref.parquet")
+    col = sketch.columns["x"]
+    assert col.raw is None and col.values_at is not None and col.exact
+    lazy = check(sketch, {"x": cur}).feature("x")
+    sketch.save(tmp_path / "sk")
+    loaded = ReferenceSketch.load(tmp_path / "sk")
+    assert loaded.columns["x"].raw is not None and loaded.columns["x"].values_at is None
+    np.testing.assert_array_equal(np.sort(loaded.columns["x"].values()), np.sort(ref))
+    saved = check(loaded, {"x": cur}).feature("x")
+    want = ss.ks_2samp(ref, cur)
+    for f in (lazy, saved):
+        assert f.exact
+        assert f.statistics["ks_statistic"] == pytest.approx(want.statistic, rel=1e-12)
+        assert f.statistics["wasserstein"] == pytest.approx(ss.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_a_reference_file_changed_after_sketching_is_an_error_not_a_different_answer(tmp_path) -> None:
+    from unifiedml.errors import ConfigError
+    from unifiedml.monitoring import build_sketch
+
+    path = tmp_path / "ref.parquet"
+    pq.write_table(pa.table({"x": np.arange(20_000.0)}), path)
+    sketch = build_sketch(path)
+    pq.write_table(pa.table({"x": np.arange(20_001.0)}), path)
+    with pytest.raises(ConfigError, match="changed after it was sketched"):
+        check(sketch, {"x": np.arange(100.0, 15_000.0)})
+
+
+def test_wide_parquet_read_in_column_groups_gives_the_same_result(tmp_path) -> None:
+    from unifiedml.monitoring.sources import open_source
+
+    rng = np.random.default_rng(3)
+    ref = {f"c{i}": rng.normal(size=12_000) for i in range(12)}
+    cur = {f"c{i}": rng.normal(0.1 * (i % 3), 1, 11_000) for i in range(12)}
+    pq.write_table(pa.table(ref), tmp_path / "ref.parquet", row_group_size=4_000)
+    pq.write_table(pa.table(cur), tmp_path / "cur.parquet", row_group_size=4_000)
+    src = open_source(tmp_path / "cur.parquet")
+    assert len(src.column_groups(list(cur), budget_bytes=4_000 * 8 * 5)) == 3
+    import unifiedml.monitoring.sources as sources
+
+    read: list[list[str]] = []
+    original_batches = sources.TabularSource.batches
+
+    def recording(self, columns=None, **kw):  # type: ignore[no-untyped-def]
+        read.append(list(columns or []))
+        return original_batches(self, columns, **kw)
+
+    original = sources.COLUMN_GROUP_BYTES
+    try:
+        sources.COLUMN_GROUP_BYTES = 4_000 * 8 * 5  # read five columns at a time
+        sources.TabularSource.batches = recording  # type: ignore[method-assign]
+        grouped = check(tmp_path / "ref.parquet", tmp_path / "cur.parquet")
+    finally:
+        sources.COLUMN_GROUP_BYTES = original
+        sources.TabularSource.batches = original_batches  # type: ignore[method-assign]
+    assert read and max(len(cols) for cols in read) == 5
+    whole = check(pa.table(ref), pa.table(cur))
+    for name in ref:
+        assert grouped.feature(name).scores == pytest.approx(whole.feature(name).scores, rel=1e-9)
+        assert grouped.feature(name).n_current == 11_000

@@ -19,7 +19,7 @@ from unifiedml.monitoring.grid import BinCounts
 from unifiedml.monitoring.sketch import CategoricalSketch, NumericSketch
 from unifiedml.monitoring.stats import KS_EXACT_MAX_N
 
-__all__ = ["CategoricalAccumulator", "NumericAccumulator", "ValueCollector"]
+__all__ = ["CategoricalAccumulator", "NumericAccumulator"]
 
 
 class NumericAccumulator:
@@ -117,23 +117,3 @@ class CategoricalAccumulator:
         ref = np.concatenate((ref_counts, np.zeros(len(unseen), np.int64)))
         cur = np.asarray([self.counts.get(c, 0) for c in cats], dtype=np.int64)
         return cats, ref, cur
-
-
-class ValueCollector:
-    """Gathers, over a second read, the current values whose grid bin is marked."""
-
-    def __init__(self, sketch: NumericSketch, marked: np.ndarray) -> None:
-        self.grid = sketch.grid
-        self.marked = marked
-        self._parts: list[np.ndarray] = []
-
-    def add(self, x: np.ndarray) -> None:
-        """Add values (any order, no missing)."""
-        if len(x):
-            self._parts.append(self.grid.select(x, self.marked))
-
-    def values(self) -> np.ndarray:
-        """The gathered values, sorted."""
-        out = np.concatenate(self._parts) if self._parts else np.empty(0)
-        out.sort()
-        return out

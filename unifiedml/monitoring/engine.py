@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from unifiedml.errors import ConfigError
 from unifiedml.monitoring import stats
-from unifiedml.monitoring.accumulate import CategoricalAccumulator, NumericAccumulator, ValueCollector
-from unifiedml.monitoring.columns import as_float_values, column_kind
+from unifiedml.monitoring.accumulate import CategoricalAccumulator, NumericAccumulator
+from unifiedml.monitoring.columns import column_kind
 from unifiedml.monitoring.grid import BinCounts, Summary, refine, summarize
 from unifiedml.monitoring.methods import (
     DEFAULT_CATEGORICAL_METHOD,
@@ -44,9 +41,8 @@ from unifiedml.monitoring.sketch import (
     ReferenceSketch,
     build_sketch,
     counts_le,
-    sorted_values_in,
 )
-from unifiedml.monitoring.sources import open_source
+from unifiedml.monitoring.sources import gather_marked, open_source, prefetch
 
 logger = logging.getLogger(__name__)
 
@@ -63,41 +59,6 @@ def resolve_reference(reference: Any, *, columns: Sequence[str] | None = None,
     if isinstance(reference, str | os.PathLike) and (Path(reference) / "sketch.json").exists():
         return ReferenceSketch.load(reference)
     return build_sketch(reference, columns=columns, categorical=categorical, bins=bins)
-
-
-def _prefetch(it: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
-    """Read the next batch on a background thread while the current one is processed."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def _run() -> None:
-        try:
-            for item in it:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:
-            q.put(exc)
-
-    t = threading.Thread(target=_run, name="uml-drift-read", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
 
 
 def _validate_methods(sketch: ReferenceSketch, methods: Mapping[str, Method | str],
@@ -133,6 +94,7 @@ class _Resolved:
     summary: Summary
     marked: np.ndarray
     current: np.ndarray | None = None
+    reference: np.ndarray | None = None
 
 
 def _current_psi_counts(acc: NumericAccumulator, res: _Resolved) -> np.ndarray:
@@ -158,21 +120,20 @@ def _numeric_result(acc: NumericAccumulator, res: _Resolved) -> _Result:
     summary = res.summary
     notes: list[str] = []
     exact = True
-    if sk.raw is not None and res.current is not None:
-        ref_values = sorted_values_in(sk.grid, np.asarray(sk.raw), res.marked)
-        refined = refine(sk.grid, summary, n1, n2, ref_values, res.current)
+    if res.reference is not None and res.current is not None:
+        refined = refine(sk.grid, summary, n1, n2, res.reference, res.current)
         d, w = refined.ks, refined.wasserstein
     else:
         exact = False
         d = summary.ks_lower
         w = summary.w_settled + summary.w_mixed_estimate
         why = ("the reference sketch does not keep its values (built with exact=False or past the size budget)"
-               if sk.raw is None else "the single-pass current source was larger than the buffer")
+               if not sk.keeps_values else "the single-pass current source was larger than the buffer")
         notes.append(f"approximated: KS statistic is between {summary.ks_lower:.6g} and {summary.ks_upper:.6g} "
                      f"(reported: the lower bound) and Wasserstein is interpolated in "
                      f"{int(summary.mixed.sum())} grid bins where the CDFs may cross, because {why}")
     small = acc.current_values()
-    if small is not None and sk.raw is not None and max(n1, n2) <= stats.KS_EXACT_MAX_N:
+    if small is not None and sk.keeps_values and max(n1, n2) <= stats.KS_EXACT_MAX_N:
         d, p = stats.ks_exact_small(sk.values(), small)
     else:
         p = stats.ks_pvalue(d, n1, n2)
@@ -215,11 +176,14 @@ def _categorical_result(acc: CategoricalAccumulator) -> _Result:
     return scores, {"chi_square_statistic": chi2, "categories": float(len(cats))}, True, notes, hist
 
 
-def _resolve(src: Any, numeric: list[NumericAccumulator], workers: int) -> dict[str, _Resolved]:
-    """Per numeric column: the grid bins to resolve and the current values in them.
+def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator], workers: int
+             ) -> dict[str, _Resolved]:
+    """Per numeric column: the grid bins to resolve and both samples' values in them.
 
-    The values come from the buffer when the window fitted; else from a second
-    read of the source (only the columns that need it) when it can be re-read.
+    Current values come from the buffer when the window was kept, else from a
+    second read of the source (all columns together) when it can be re-read;
+    reference values from the sketch (memory, memory-mapped file, or one read
+    of the reference files).
     """
 
     def _one(acc: NumericAccumulator) -> _Resolved:
@@ -230,28 +194,20 @@ def _resolve(src: Any, numeric: list[NumericAccumulator], workers: int) -> dict[
         marked[sk.psi_grid_bins()] = True
         return _Resolved(summary, marked, acc.values_in(marked))
 
-    def _needs_read(acc: NumericAccumulator) -> bool:
-        # without reference values nothing can be resolved, so the current values are not worth a read
-        return out[acc.sketch.name].current is None and acc.sketch.raw is not None and src.reiterable
-
     todo = [a for a in numeric if a.n and a.sketch.n]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         out = {a.sketch.name: r for a, r in zip(todo, pool.map(_one, todo), strict=True)}
-    collectors = {a.sketch.name: ValueCollector(a.sketch, out[a.sketch.name].marked) for a in todo
-                  if _needs_read(a)}
-    if collectors:
-        logger.debug("second read of %s for %d columns' resolved bins", src.description, len(collectors))
-
-        def _add(name: str, batch: pa.RecordBatch) -> None:
-            values, _ = as_float_values(batch.column(name))
-            collectors[name].add(values)
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for group in src.column_groups(list(collectors)):
-                for batch in _prefetch(src.batches(group)):
-                    list(pool.map(lambda c, b=batch: _add(c, b), group))
-        for name, collector in collectors.items():
-            out[name].current = collector.values()
+    # Without reference values nothing can be resolved, so neither sample's values are worth a read.
+    resolvable = [a for a in todo if a.sketch.keeps_values]
+    reread = {a.sketch.name: (a.grid, out[a.sketch.name].marked) for a in resolvable
+              if out[a.sketch.name].current is None and src.reiterable}
+    if reread:
+        logger.debug("second read of %s for %d columns' resolved bins", src.description, len(reread))
+        for name, values in gather_marked(src, reread, workers=workers).items():
+            out[name].current = values
+    wanted = {a.sketch.name: out[a.sketch.name].marked for a in resolvable if out[a.sketch.name].current is not None}
+    for name, values in sketch.reference_values_in(wanted, workers=workers).items():
+        out[name].reference = values
     return out
 
 
@@ -346,7 +302,7 @@ def check(
     numeric = [a for a in accumulators.values() if isinstance(a, NumericAccumulator)]
     for acc in numeric:
         acc.buffer_values = buffer_bytes // (8 * len(numeric))
-        if acc.sketch.raw is None:
+        if not acc.sketch.keeps_values:
             acc.buffer = None  # nothing to resolve against: the values would never be used
         elif src.reiterable and not src.in_memory:
             # A file: reading the few values the resolved bins need a second time is cheaper than holding
@@ -356,7 +312,7 @@ def check(
     if active:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for i, group in enumerate(src.column_groups(active)):
-                for batch in _prefetch(src.batches(group)):
+                for batch in prefetch(src.batches(group)):
                     if i == 0:
                         n_rows += batch.num_rows
                     have = set(batch.schema.names)  # .names is rebuilt on each access
@@ -367,7 +323,7 @@ def check(
             n_rows += batch.num_rows
 
     read_done = time.perf_counter()
-    resolved = _resolve(src, numeric, workers) if n_rows else {}
+    resolved = _resolve(sketch, src, numeric, workers) if n_rows else {}
     resolve_done = time.perf_counter()
 
     def _finish(name: str) -> FeatureDrift:

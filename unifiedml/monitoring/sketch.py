@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 
 from unifiedml.errors import ConfigError
 from unifiedml.monitoring.columns import as_float_values, as_strings, column_kind, sum_squares
-from unifiedml.monitoring.grid import Grid, choose_grid
-from unifiedml.monitoring.sources import open_source
+from unifiedml.monitoring.grid import MAX_BINS, MIN_BINS, VALUES_PER_BIN, Grid, choose_grid
+from unifiedml.monitoring.sources import TabularSource, gather_marked, open_source
 from unifiedml.monitoring.stats import warm_scipy
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,27 @@ def counts_le(grid: Grid, before: np.ndarray, resolved: np.ndarray, points: np.n
             + np.searchsorted(resolved, points, side=side)).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class ValuesOnDisk:
+    """Where an exact sketch's reference values are when they are not held: a column of its source files.
+
+    Reading them again is cheaper than holding them (fresh memory is slow to
+    fault in, and a check needs the values of a few grid bins only); the
+    files' size and modification time are checked first, so a changed file is
+    an error, never a silently different reference. :meth:`ReferenceSketch.save`
+    writes the values into the sketch, so a saved sketch never needs the files.
+    """
+
+    source: TabularSource
+    column: str
+    fingerprint: tuple[tuple[str, int, int], ...]
+
+    def verify(self) -> None:
+        if self.source.fingerprint() != self.fingerprint:
+            raise ConfigError(f"the reference {self.source.description} changed after it was sketched",
+                              field="reference", hint="sketch it again (build_sketch) or save sketches you reuse")
+
+
 @dataclass
 class NumericSketch:
     """A numeric reference column counted on its grid (plus, when ``exact``, the values themselves)."""
@@ -90,7 +111,13 @@ class NumericSketch:
     #: Reference counts in the PSI/JS bins: below the minimum, [min, e1], (e1, e2], ..., above the maximum.
     psi_counts: np.ndarray
     raw: np.ndarray | None = None
+    values_at: ValuesOnDisk | None = None
     kind: str = "numeric"
+
+    @property
+    def keeps_values(self) -> bool:
+        """Whether the reference values are available (held, memory-mapped, or in the source files)."""
+        return self.raw is not None or self.values_at is not None
 
     @property
     def min(self) -> float | None:
@@ -101,10 +128,14 @@ class NumericSketch:
         return self.maximum
 
     def values(self) -> np.ndarray:
-        """The reference values (exact sketches only; in storage order, not sorted)."""
-        if self.raw is None:
-            raise ValueError("this sketch does not keep the reference values (built with exact=False)")
-        return np.asarray(self.raw)
+        """The reference values (exact sketches only; in storage order, not sorted). May read the source."""
+        if self.raw is not None:
+            return np.asarray(self.raw)
+        if self.values_at is not None:
+            self.values_at.verify()
+            parts = [as_float_values(b.column(self.name))[0] for b in self.values_at.source.batches([self.name])]
+            return np.concatenate(parts) if parts else np.empty(0)
+        raise ValueError("this sketch does not keep the reference values (built with exact=False)")
 
     def bins_before(self) -> np.ndarray:
         """Reference values in earlier grid bins, per bin."""
@@ -181,6 +212,8 @@ class ReferenceSketch:
                 np.save(out / f"{stem}-rest.npy", np.asarray(col.rest))
                 if col.raw is not None:
                     np.save(out / f"{stem}-values.npy", np.asarray(col.raw))
+                elif col.values_at is not None:
+                    _write_values(col, out / f"{stem}-values.npy")
                 entry.update(file=stem, exact=col.exact, mean=col.mean, std=col.std, grid=col.grid.to_json(),
                              minimum=col.minimum, maximum=col.maximum,
                              psi_edges=np.asarray(col.psi_edges).tolist(),
@@ -191,6 +224,29 @@ class ReferenceSketch:
         tmp = out / "sketch.json.tmp"
         tmp.write_text(json.dumps(meta))
         tmp.replace(out / "sketch.json")
+        return out
+
+    def reference_values_in(self, marked: dict[str, np.ndarray], *, workers: int) -> dict[str, np.ndarray]:
+        """For each column in ``marked``: its sorted reference values in the marked grid bins.
+
+        From memory (or the memory-mapped files of a saved sketch), else by one
+        read of the reference source for all such columns together. Columns
+        without values are left out.
+        """
+        out: dict[str, np.ndarray] = {}
+        on_disk: dict[int, tuple[TabularSource, dict[str, tuple[Grid, np.ndarray]]]] = {}
+        for name, mask in marked.items():
+            col = self.columns[name]
+            if not isinstance(col, NumericSketch):
+                continue
+            if col.raw is not None:
+                out[name] = sorted_values_in(col.grid, np.asarray(col.raw), mask)
+            elif col.values_at is not None:
+                col.values_at.verify()
+                src = col.values_at.source
+                on_disk.setdefault(id(src), (src, {}))[1][name] = (col.grid, mask)
+        for src, wanted in on_disk.values():
+            out.update(gather_marked(src, wanted, workers=workers))
         return out
 
     @classmethod
@@ -229,19 +285,45 @@ class ReferenceSketch:
                    created_at=meta["created_at"], skipped=meta.get("skipped", {}))
 
 
-def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
-               ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Minimum, PSI/JS edges (order statistics at ranks ceil(j n / bins)) and reference counts per PSI bin.
+def _write_values(col: NumericSketch, path: Path) -> None:
+    """Stream a column's values from its source into an .npy file (memory bounded by one batch)."""
+    assert col.values_at is not None
+    col.values_at.verify()
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(col.n,))
+    at = 0
+    for batch in col.values_at.source.batches([col.name]):
+        values, _ = as_float_values(batch.column(col.name))
+        out[at : at + len(values)] = values
+        at += len(values)
+    if at != col.n:
+        raise ConfigError(f"the reference {col.values_at.source.description} changed while it was saved",
+                          field="reference")
+    out.flush()
+    del out
 
-    Only the values in the grid bins holding those ranks are sorted.
-    """
-    n = len(values)
-    ranks = np.concatenate(([1], np.ceil(np.arange(1, bins + 1) * (n / bins)))).astype(np.int64)
-    ends = np.cumsum(counts)
-    holding = np.searchsorted(ends, ranks, side="left")
+
+def _psi_ranks(n: int, bins: int) -> np.ndarray:
+    """Ranks of the minimum and of the PSI/JS edges: 1 and ceil(j n / bins), j = 1..bins."""
+    return np.concatenate(([1], np.ceil(np.arange(1, bins + 1) * (n / bins)))).astype(np.int64)
+
+
+def _psi_bins_marked(grid: Grid, counts: np.ndarray, bins: int) -> np.ndarray:
+    """The grid bins holding the PSI ranks (their values give the exact edges)."""
+    holding = np.searchsorted(np.cumsum(counts), _psi_ranks(int(counts.sum()), bins), side="left")
     marked = np.zeros(grid.size, dtype=bool)
     marked[holding] = True
-    picked = sorted_values_in(grid, values, marked)
+    return marked
+
+
+def _psi_from_picked(grid: Grid, counts: np.ndarray, picked: np.ndarray, bins: int
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minimum, PSI/JS edges (order statistics at ranks ceil(j n / bins)) and reference counts per PSI bin.
+
+    ``picked``: the sorted values of the grid bins :func:`_psi_bins_marked` marks.
+    """
+    ranks = _psi_ranks(int(counts.sum()), bins)
+    ends = np.cumsum(counts)
+    holding = np.searchsorted(ends, ranks, side="left")
     before = ends - counts
     # rank r in bin b is picked[r - 1 - before[b] + (picked values in earlier bins)]
     offset = np.searchsorted(grid.ids(picked), holding, side="left")
@@ -251,6 +333,13 @@ def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
     le = counts_le(grid, before, picked, edges)
     psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
     return minimum, edges, psi_counts
+
+
+def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
+               ) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`_psi_from_picked` from the values in memory (only the rank-holding bins are sorted)."""
+    return _psi_from_picked(grid, counts, sorted_values_in(grid, values, _psi_bins_marked(grid, counts, bins)),
+                            bins)
 
 
 def numeric_sketch(name: str, arrow_type: str, values: np.ndarray, n_missing: int, *, exact: bool,
@@ -287,10 +376,14 @@ def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -
 
 
 class _NumericStream:
-    """A numeric column sketched batch by batch without keeping its values (``exact=False``)."""
+    """A numeric column sketched batch by batch, its values left in the source.
 
-    def __init__(self, name: str, arrow_type: str) -> None:
-        self.name, self.arrow_type = name, arrow_type
+    ``nbins``: grid size for an exact sketch (from the known row count); None
+    for the coarser grid of a sketch that keeps no values.
+    """
+
+    def __init__(self, name: str, arrow_type: str, nbins: int | None = None) -> None:
+        self.name, self.arrow_type, self.nbins = name, arrow_type, nbins
         self.grid: Grid | None = None
         self.counts: np.ndarray | None = None
         self.rest: np.ndarray | None = None
@@ -304,7 +397,7 @@ class _NumericStream:
         if not len(x):
             return
         if self.grid is None:  # the first values set the grid's range; later outliers go to the end bins
-            self.grid = choose_grid(x, keep_values=False)
+            self.grid = choose_grid(x, nbins=self.nbins, keep_values=self.nbins is not None)
             self.counts = np.zeros(self.grid.size, dtype=np.int64)
             self.rest = np.zeros(self.grid.size)
         counts, rest = self.grid.count(x)
@@ -322,10 +415,17 @@ class _NumericStream:
         self.minimum = min(self.minimum, float(x.min()))
         self.maximum = max(self.maximum, float(x.max()))
 
-    def finish(self, bins: int) -> NumericSketch:
+    def finish(self, bins: int, *, picked: np.ndarray | None = None,
+               values_at: ValuesOnDisk | None = None) -> NumericSketch:
+        """The sketch; with ``picked`` (the values of the PSI rank bins) the PSI edges are exact."""
         if self.grid is None or self.counts is None or self.rest is None:
             return numeric_sketch(self.name, self.arrow_type, np.empty(0), self.n_missing, exact=False)
         grid, counts, n = self.grid, self.counts, self.n
+        std = math.sqrt(max(self.m2 / n, 0.0))
+        if picked is not None:
+            minimum, edges, psi_counts = _psi_from_picked(grid, counts, picked, bins)
+            return NumericSketch(self.name, self.arrow_type, n, self.n_missing, True, grid, counts, self.rest,
+                                 self.mean, std, minimum, float(edges[-1]), edges, psi_counts, None, values_at)
         # PSI/JS edges interpolated inside the grid bins holding the ranks (the values are not kept)
         ranks = np.ceil(np.arange(1, bins + 1) * (n / bins))
         ends = np.cumsum(counts)
@@ -339,15 +439,22 @@ class _NumericStream:
         last = np.concatenate((first[1:] - 1, [len(at) - 1]))
         le = ranks[last].astype(np.int64)
         psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
-        std = math.sqrt(max(self.m2 / n, 0.0))
         return NumericSketch(self.name, self.arrow_type, n, self.n_missing, False, grid, counts, self.rest,
                              self.mean, std, self.minimum, self.maximum, edges, psi_counts, None)
 
 
-def _streamed_sketch(src: Any, kinds: dict[str, str], *, bins: int, workers: int,
-                     skipped: dict[str, str]) -> ReferenceSketch:
-    """Sketch without keeping the reference values: one pass, memory bounded by one batch."""
-    numeric = {c: _NumericStream(c, str(src.schema.field(c).type)) for c, k in kinds.items() if k != "categorical"}
+def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, workers: int,
+                     skipped: dict[str, str], exact: bool) -> ReferenceSketch:
+    """Sketch in one pass with memory bounded by one batch, the values left in the source.
+
+    ``exact``: the source is files that can be read again (checked by size and
+    modification time), so a second pass takes the exact PSI/JS edges and the
+    sketch points at the files for the values a check resolves; otherwise
+    KS/Wasserstein/PSI become bounded approximations.
+    """
+    nbins = int(np.clip((src.num_rows or 0) // VALUES_PER_BIN, MIN_BINS, MAX_BINS)) if exact else None
+    numeric = {c: _NumericStream(c, str(src.schema.field(c).type), nbins)
+               for c, k in kinds.items() if k != "categorical"}
     categorical: dict[str, list[pa.Array]] = {c: [] for c, k in kinds.items() if k == "categorical"}
     n_rows = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -360,10 +467,17 @@ def _streamed_sketch(src: Any, kinds: dict[str, str], *, bins: int, workers: int
                 list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), nums))
                 for c in cats:
                     categorical[c].append(pc.value_counts(as_strings(batch.column(c))))
+    picked: dict[str, np.ndarray] = {}
+    fingerprint = src.fingerprint()
+    if exact:
+        wanted = {c: (st.grid, _psi_bins_marked(st.grid, st.counts, bins)) for c, st in numeric.items()
+                  if st.grid is not None and st.counts is not None}
+        picked = gather_marked(src, wanted, workers=workers)
     columns: dict[str, ColumnSketch] = {}
     for name in kinds:
         if name in numeric:
-            columns[name] = numeric[name].finish(bins)
+            at = ValuesOnDisk(src, name, fingerprint) if name in picked else None
+            columns[name] = numeric[name].finish(bins, picked=picked.get(name), values_at=at)
         else:
             columns[name] = _categorical_from_value_counts(name, str(src.schema.field(name).type),
                                                            categorical[name])
@@ -429,7 +543,10 @@ def build_sketch(
     use_exact: bool | None = exact if isinstance(exact, bool) else (
         _fits(src.num_rows) if src.num_rows is not None else None)
     if use_exact is False:
-        return _streamed_sketch(src, kinds, bins=bins, workers=workers, skipped=skipped)
+        return _streamed_sketch(src, kinds, bins=bins, workers=workers, skipped=skipped, exact=False)
+    if use_exact and src.paths and src.num_rows is not None and src.reiterable and not src.in_memory:
+        # Files: stream them and leave the values where they are (see ValuesOnDisk).
+        return _streamed_sketch(src, kinds, bins=bins, workers=workers, skipped=skipped, exact=True)
     # Kept whole: read each file as one batch when the size is known, so columns are zero-copy views.
     batch_rows = src.num_rows if src.num_rows else None
     chunks: dict[str, list[pa.Array]] = {c: [] for c in wanted}

@@ -13,18 +13,24 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from unifiedml.errors import ConfigError
+from unifiedml.monitoring.columns import as_float_values
+from unifiedml.monitoring.grid import Grid
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TabularSource", "batch_rows_for", "open_source"]
+__all__ = ["TabularSource", "batch_rows_for", "gather_marked", "open_source", "prefetch"]
 
 #: Target size of one record batch in memory; rows per batch follow from the column count.
 #: Small enough that the reader reuses its buffers (fresh memory is slow to fault in), large enough that
@@ -58,9 +64,19 @@ class TabularSource:
     in_memory: bool = False
     #: Rows in the largest Parquet row group (a reader holds a whole row group of every column it reads).
     row_group_rows: int | None = None
+    #: The files behind the source, when it is files.
+    paths: tuple[Path, ...] = ()
     _used: bool = False
 
-    def column_groups(self, columns: Sequence[str], *, budget_bytes: int = COLUMN_GROUP_BYTES) -> list[list[str]]:
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Path, size and modification time of every file (empty for other sources)."""
+        out = []
+        for p in self.paths:
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def column_groups(self, columns: Sequence[str], *, budget_bytes: int | None = None) -> list[list[str]]:
         """Split ``columns`` so that reading one group holds at most ``budget_bytes`` of row groups.
 
         Only Parquet benefits (it reads column subsets cheaply): a wide file is
@@ -70,7 +86,7 @@ class TabularSource:
         cols = list(columns)
         if not self.row_group_rows or not cols:
             return [cols]
-        per_group = max(1, budget_bytes // (8 * self.row_group_rows))
+        per_group = max(1, (budget_bytes or COLUMN_GROUP_BYTES) // (8 * self.row_group_rows))
         return [cols[i : i + per_group] for i in range(0, len(cols), per_group)]
 
     def batches(self, columns: Sequence[str] | None = None, *, batch_rows: int | None = None
@@ -161,7 +177,7 @@ def _files_source(paths: list[Path]) -> TabularSource:
             first = csv.open_csv(paths[0], convert_options=csv.ConvertOptions(strings_can_be_null=True))
         except (pa.ArrowInvalid, OSError) as exc:
             raise ConfigError(f"cannot read CSV {paths[0]}: {exc}", field="source") from exc
-        return TabularSource(schema=first.schema, description=desc, _open=_csv_batches(paths))
+        return TabularSource(schema=first.schema, description=desc, _open=_csv_batches(paths), paths=tuple(paths))
     import pyarrow.parquet as pq
 
     try:
@@ -172,7 +188,7 @@ def _files_source(paths: list[Path]) -> TabularSource:
     largest = max((f.metadata.row_group(i).num_rows for f in files for i in range(f.metadata.num_row_groups)),
                   default=0)
     return TabularSource(schema=files[0].schema_arrow, description=desc, _open=_parquet_batches(paths),
-                         num_rows=rows, row_group_rows=largest or None)
+                         num_rows=rows, row_group_rows=largest or None, paths=tuple(paths))
 
 
 def _table_source(table: pa.Table, description: str) -> TabularSource:
@@ -215,6 +231,69 @@ def _iterator_source(batches: Iterable[pa.RecordBatch], description: str) -> Tab
             yield from _project(b)
 
     return TabularSource(schema=schema, description=description, _open=_open, reiterable=False)
+
+
+def prefetch(it: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
+    """Read the next batch on a background thread while the current one is processed."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def _run() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:
+            q.put(exc)
+
+    t = threading.Thread(target=_run, name="uml-drift-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+def gather_marked(src: TabularSource, wanted: Mapping[str, tuple[Grid, np.ndarray]], *, workers: int
+                  ) -> dict[str, np.ndarray]:
+    """One read of ``src``: for each column, its values whose grid bin is marked, sorted.
+
+    ``wanted`` maps a column name to its grid and a bool-per-bin mask. Missing
+    values are skipped. Wide Parquet files are read in column groups.
+    """
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+
+    def _add(name: str, batch: pa.RecordBatch) -> None:
+        values, _ = as_float_values(batch.column(name))
+        if len(values):
+            grid, marked = wanted[name]
+            parts[name].append(grid.select(values, marked))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for group in src.column_groups(list(wanted)):
+            for batch in prefetch(src.batches(group)):
+                have = set(batch.schema.names)
+                list(pool.map(lambda c, b=batch: _add(c, b), [c for c in group if c in have]))
+    out = {}
+    for name, chunks in parts.items():
+        values = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float64)
+        values.sort()
+        out[name] = values
+    return out
 
 
 def open_source(obj: Any) -> TabularSource:

@@ -99,9 +99,10 @@ def cached_sketch(reference: str, *, columns: list[str] | None, categorical: lis
     """The sketch of ``reference``, built once and kept under ``<home>/drift/sketches``.
 
     The cache key covers the path, size and modification time of every file,
-    and the sketch options, so a changed reference is sketched again.
+    the sketch options and the sketch format, so a changed reference (or an
+    upgraded unifiedml) sketches it again.
     """
-    from unifiedml.monitoring.sketch import ReferenceSketch, build_sketch
+    from unifiedml.monitoring.sketch import SKETCH_FORMAT, ReferenceSketch, build_sketch
     from unifiedml.monitoring.sources import _expand_paths
     from unifiedml.state import config_hash, default_home
 
@@ -111,6 +112,7 @@ def cached_sketch(reference: str, *, columns: list[str] | None, categorical: lis
     key = config_hash({
         "files": [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths],
         "columns": columns, "categorical": sorted(categorical), "bins": bins,
+        "format": SKETCH_FORMAT,  # a new sketch format is a new cache entry, never a failing load
     })
     directory = (home or default_home()) / "drift" / "sketches" / key
     if (directory / "sketch.json").exists():
