@@ -39,7 +39,7 @@ def generate(path: Path, rows: int, columns: int, seed: int, shifted: bool) -> f
     names = [f"f{i:04d}" for i in range(columns)]
     schema = pa.schema([(n, pa.float64()) for n in names])
     step = 100_000
-    with pq.ParquetWriter(path, schema, compression="none") as writer:
+    with pq.ParquetWriter(path, schema, compression="none", use_dictionary=False, write_statistics=False) as writer:
         for start in range(0, rows, step):
             n = min(step, rows - start)
             block = rng.standard_normal((columns, n))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BinCounts", "Grid", "Refined", "choose_grid", "refine", "summarize"]
+__all__ = ["BinCounts", "Grid", "Refined", "Summary", "choose_grid", "refine", "summarize"]
 
 #: Interior bins for exact sketches: about 16 reference values per bin, at most 65,534 (ids fit in uint16).
 MAX_BINS = 65_534
@@ -224,7 +224,8 @@ def summarize(grid: Grid, ref: BinCounts, cur: BinCounts) -> Summary:
     ks_upper = float(max(ks_lower, upper.max())) if len(upper) else 0.0
     # Wasserstein: signed integral of F_ref - F_cur over each bin, in bin widths.
     signed = (fr_b - fc_b) + ref.rest / nr - cur.rest / nc
-    signed[-1] = (cur.counts[-1] - cur.rest[-1]) / nc - (ref.counts[-1] - ref.rest[-1]) / nr
+    # above hi: integral of (1 - F_cur) - (1 - F_ref), from the values' excess over hi
+    signed[-1] = cur.overflow_excess() / nc - ref.overflow_excess() / nr
     mixed = ~((fr_b - fc_e >= 0) | (fr_e - fc_b <= 0))
     w_settled = float(np.sum(np.abs(signed[~mixed]))) * grid.width
     # Estimate for mixed bins without values: the difference taken as linear across the bin, never below

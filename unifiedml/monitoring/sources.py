@@ -133,7 +133,9 @@ def _parquet_batches(paths: list[Path]) -> Callable[[list[str] | None, int], Ite
 
     def _open(columns: list[str] | None, rows: int) -> Iterator[pa.RecordBatch]:
         for path in paths:
-            pf = pq.ParquetFile(path)
+            # pre_buffer would cache every row group read so far until the iteration ends: memory growing
+            # with the rows (8.6 GB at 3M x 1,000). Local files need no read-ahead.
+            pf = pq.ParquetFile(path, pre_buffer=False)
             names = set(pf.schema_arrow.names)  # schema_arrow is rebuilt on every access
             cols = None if columns is None else [c for c in columns if c in names]
             yield from pf.iter_batches(batch_size=rows, columns=cols, use_threads=True)
