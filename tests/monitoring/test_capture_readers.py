@@ -73,3 +73,18 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-20T00:00:00", now=NOW) == datetime(2026, 11, 20, tzinfo=UTC)
     with pytest.raises(ConfigError, match="yesterday"):
         parse_since("yesterday")
+
+
+def test_every_replica_process_file_is_read(home) -> None:
+    # Written by the server's own CaptureWriter, as two processes of one endpoint write them.
+    from unifiedml.providers.local.capture import CaptureWriter
+
+    directory = home / "local" / "endpoints" / "ep" / "capture"
+    for suffix, x in (("", 1.0), ("-w1", 2.0), ("-w2", 3.0)):
+        writer = CaptureWriter(directory, endpoint="ep", model="m", rows_of=lambda p: p, file_suffix=suffix)
+        writer.record(request_id=f"r{x}", payload=[{"x": x}], predictions=[0.5], ts=NOW - timedelta(minutes=5))
+        writer.close()
+    assert len(list(directory.glob("capture-*.jsonl"))) == 3
+    src = LocalCaptureReader().read("ep", since=NOW - timedelta(hours=1), until=NOW)
+    table = pa.Table.from_batches(list(src.batches()))
+    assert sorted(table.column("x").to_pylist()) == [1.0, 2.0, 3.0]

@@ -287,3 +287,10 @@ def test_stop_finishes_and_closes_idle_connections(tmp_path: Path) -> None:
     assert not stopper.is_alive()
     assert sock.recv(10) == b""  # the idle keep-alive connection was closed
     sock.close()
+
+
+def test_a_stopped_endpoint_process_gets_its_whole_drain_before_sigkill() -> None:
+    from unifiedml.providers.local.provider import STOP_GRACE_S
+    from unifiedml.providers.local.server import ServerConfig
+
+    assert STOP_GRACE_S > ServerConfig.drain_timeout_s

@@ -128,7 +128,10 @@ def parse_since(text: str | timedelta | datetime, *, now: datetime | None = None
 
 
 class LocalCaptureReader:
-    """The local endpoint's capture log: ``<home>/local/endpoints/<name>/capture/capture-YYYYMMDD-HH.jsonl``.
+    """The local endpoint's capture log: ``<home>/local/endpoints/<name>/capture/capture-YYYYMMDD-HH[-wN].jsonl``.
+
+    Every server process of a multi-replica endpoint writes its own file for
+    the hour (``-wN`` for the Nth extra process); all of them are read.
 
     Only the hourly files that can overlap the window are opened, and rows
     are filtered by each request's ``ts``. Unparseable lines are skipped and
@@ -156,8 +159,11 @@ class LocalCaptureReader:
         lo = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         files = []
         for path in sorted(directory.glob("capture-*.jsonl")):
+            # capture-YYYYMMDD-HH.jsonl, or capture-YYYYMMDD-HH-wN.jsonl from the Nth extra replica process
+            stamp = path.stem[len("capture-"):]
+            stamp = stamp.rsplit("-w", 1)[0] if "-w" in stamp else stamp
             try:
-                hour = datetime.strptime(path.stem[len("capture-"):], "%Y%m%d-%H").replace(tzinfo=UTC)
+                hour = datetime.strptime(stamp, "%Y%m%d-%H").replace(tzinfo=UTC)
             except ValueError:
                 continue
             if hour < lo or (until is not None and hour > until):

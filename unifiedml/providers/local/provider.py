@@ -48,6 +48,9 @@ from unifiedml.specs import DeploymentSpec, TrainingSpec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
+#: How long a stopped endpoint process may drain before SIGKILL: the server's default drain timeout
+#: (``ServerConfig.drain_timeout_s``, 30 s) plus a margin, so in-flight requests and capture lines survive.
+STOP_GRACE_S = 35.0
 
 __all__ = ["LocalProvider", "LocalSettings"]
 
@@ -815,7 +818,7 @@ class LocalProvider(Provider):
                 pids.add(int(entry.parent.name))
         return {p for p in pids if _pid_alive(p)}
 
-    def _stop_pids(self, pids: set[int], timeout: float = 15.0) -> None:
+    def _stop_pids(self, pids: set[int], timeout: float = STOP_GRACE_S) -> None:
         pids = {p for p in pids if _pid_alive(p)}
         for pid in pids:
             try:
@@ -830,7 +833,7 @@ class LocalProvider(Provider):
                 logger.warning("endpoint process %d did not stop in %.0fs; killing it", pid, timeout)
                 os.kill(pid, signal.SIGKILL)
 
-    def _stop_process(self, data: dict[str, Any], timeout: float = 15.0) -> None:
+    def _stop_process(self, data: dict[str, Any], timeout: float = STOP_GRACE_S) -> None:
         pids = self._server_pids(data["name"]) | {w["pid"] for w in data.get("workers", [])}
         self._stop_pids(pids, timeout)
 
