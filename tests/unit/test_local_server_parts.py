@@ -294,3 +294,19 @@ def test_a_stopped_endpoint_process_gets_its_whole_drain_before_sigkill() -> Non
     from unifiedml.providers.local.server import ServerConfig
 
     assert STOP_GRACE_S > ServerConfig.drain_timeout_s
+
+
+def test_a_mistyped_local_deployment_option_is_an_error_naming_it() -> None:
+    import pytest
+
+    from unifiedml.errors import ConfigError
+    from unifiedml.providers.local.provider import _check_server_options
+    from unifiedml.specs import DeploymentSpec
+
+    _check_server_options(DeploymentSpec(name="ep", provider_options={"local": {"tf_threads": 2}}))
+    with pytest.raises(ConfigError, match="max_body_byte") as err:
+        _check_server_options(DeploymentSpec(name="ep", provider_options={"local": {"max_body_byte": 5}}))
+    assert err.value.field == "provider_options.local.max_body_byte"
+    assert "did you mean 'max_body_bytes'" in (err.value.hint or "")
+    with pytest.raises(ConfigError, match="non-negative integer"):
+        _check_server_options(DeploymentSpec(name="ep", provider_options={"local": {"tf_threads": "4"}}))

@@ -14,6 +14,7 @@ module does not import TensorFlow: only the job and the server do.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import http.client
 import json
@@ -48,6 +49,22 @@ from unifiedml.specs import DeploymentSpec, TrainingSpec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
+#: ``provider_options["local"]`` keys a deployment accepts (anything else is a typo, reported as one).
+SERVER_OPTIONS = ("max_body_bytes", "tf_threads")
+
+
+def _check_server_options(spec: DeploymentSpec) -> None:
+    for key, value in spec.options_for("local").items():
+        if key not in SERVER_OPTIONS:
+            close = difflib.get_close_matches(key, SERVER_OPTIONS, n=1)
+            raise ConfigError(f"unknown local deployment option {key!r}", field=f"provider_options.local.{key}",
+                              hint=(f"did you mean {close[0]!r}? " if close else "")
+                              + f"local options: {', '.join(SERVER_OPTIONS)}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{key} must be a non-negative integer, not {value!r}",
+                              field=f"provider_options.local.{key}")
+
+
 #: How long a stopped endpoint process may drain before SIGKILL: the server's default drain timeout
 #: (``ServerConfig.drain_timeout_s``, 30 s) plus a margin, so in-flight requests and capture lines survive.
 STOP_GRACE_S = 35.0
@@ -516,6 +533,7 @@ class LocalProvider(Provider):
 
     # -- endpoints ---------------------------------------------------------
     def _deploy(self, model: Model, spec: DeploymentSpec, *, name: str, tags: dict[str, str]) -> Endpoint:
+        _check_server_options(spec)
         ep_dir = self.layout.endpoint_dir(name)
         ep_file = ep_dir / "endpoint.json"
         spec_hash = config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"}))
@@ -715,6 +733,7 @@ class LocalProvider(Provider):
         that a connection the kernel had queued on an old process when it closes its listener is
         reset (SO_REUSEPORT keeps one accept queue per process); ``predict`` retries that.
         """
+        _check_server_options(spec)
         ep_file = self.layout.endpoint_dir(name) / "endpoint.json"
         data = read_json(ep_file)
         if data is None or data.get("deleted"):
