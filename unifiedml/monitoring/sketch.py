@@ -37,7 +37,6 @@ from unifiedml.errors import ConfigError
 from unifiedml.monitoring.columns import as_float_values, as_strings, column_kind, sum_squares
 from unifiedml.monitoring.grid import MAX_BINS, MIN_BINS, VALUES_PER_BIN, Grid, choose_grid
 from unifiedml.monitoring.sources import TabularSource, gather_marked, open_source
-from unifiedml.monitoring.stats import warm_scipy
 
 logger = logging.getLogger(__name__)
 
@@ -516,7 +515,6 @@ def build_sketch(
     """
     if bins < 2:
         raise ConfigError("bins must be at least 2", field="bins")
-    warm_scipy()
     src = open_source(reference)
     names = list(columns) if columns is not None else list(src.schema.names)
     present = set(src.schema.names)

@@ -36,9 +36,9 @@ _warming: threading.Thread | None = None
 def warm_scipy() -> None:
     """Start importing ``scipy.stats`` on a background thread (once; returns at once).
 
-    The import takes most of a second of GIL-bound work on a small machine; begun
-    when a sketch or check starts, it overlaps with reading the data instead of
-    competing with the counting at the end.
+    The import is half a second or more of GIL-bound work on a small machine;
+    a check starts it when the counting is done, so it overlaps the per-column
+    results rather than stalling the reading and counting.
     """
     global _warming
     with _warm_lock:
