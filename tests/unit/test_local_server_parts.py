@@ -310,3 +310,22 @@ def test_a_mistyped_local_deployment_option_is_an_error_naming_it() -> None:
     assert "did you mean 'max_body_bytes'" in (err.value.hint or "")
     with pytest.raises(ConfigError, match="non-negative integer"):
         _check_server_options(DeploymentSpec(name="ep", provider_options={"local": {"tf_threads": "4"}}))
+
+
+def test_an_update_keeps_the_settings_it_does_not_set() -> None:
+    from pydantic import SecretStr
+
+    from unifiedml.providers.local.provider import _keep_current_settings
+    from unifiedml.specs import DeploymentSpec
+
+    deployed = DeploymentSpec(name="ep", min_replicas=2, max_batch_size=8, capture={"enabled": False},
+                              provider_options={"local": {"tf_threads": 2}})
+    data = {"spec": deployed.model_dump(mode="json", exclude={"auth_token"})}
+    kept = _keep_current_settings(DeploymentSpec(name="ep"), data)
+    assert (kept.min_replicas, kept.max_batch_size, kept.capture.enabled) == (2, 8, False)
+    assert kept.options_for("local") == {"tf_threads": 2}
+    changed = _keep_current_settings(DeploymentSpec(name="ep", min_replicas=3, auth_token="s3cret"), data)
+    assert (changed.min_replicas, changed.max_batch_size) == (3, 8)
+    assert isinstance(changed.auth_token, SecretStr) and changed.auth_token.get_secret_value() == "s3cret"
+    # an endpoint deployed before settings were stored: the spec is used as given
+    assert _keep_current_settings(DeploymentSpec(name="ep"), {}).min_replicas == DeploymentSpec(name="ep").min_replicas

@@ -45,7 +45,7 @@ from unifiedml.errors import (
 from unifiedml.providers.base import Capability, Provider, ProviderSettings
 from unifiedml.providers.local.layout import Layout, find_savedmodel, read_json, write_json_atomic
 from unifiedml.resources import Endpoint, Model, Prediction, Status, TrainingJob
-from unifiedml.specs import DeploymentSpec, TrainingSpec
+from unifiedml.specs import DeploymentSpec, TrainingSpec, validate_spec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,23 @@ def _check_server_options(spec: DeploymentSpec) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key} must be a non-negative integer, not {value!r}",
                               field=f"provider_options.local.{key}")
+
+
+def _keep_current_settings(spec: DeploymentSpec, data: dict[str, Any]) -> DeploymentSpec:
+    """``spec`` with every field the caller left unset taken from the endpoint's current settings.
+
+    An update switches the model; replicas, batching, capture and options stay
+    as they are unless the new spec sets them (``traffic`` is per update, and
+    the token is never stored: it comes from the spec or this process).
+    """
+    current = dict(data.get("spec") or {})
+    for key in ("name", "traffic", "auth_token"):
+        current.pop(key, None)
+    given = spec.model_dump(exclude_unset=True)
+    if not current or set(current) <= set(given):
+        return spec
+    merged = validate_spec(DeploymentSpec, {**current, **given})
+    return merged.model_copy(update={"auth_token": spec.auth_token})
 
 
 #: How long a stopped endpoint process may drain before SIGKILL: the server's default drain timeout
@@ -573,6 +590,8 @@ class LocalProvider(Provider):
             "created_at": _now().isoformat(),
             "tags": tags,
             "spec_hash": spec_hash,
+            # the effective settings, so an update that leaves a field unset keeps it (never the token)
+            "spec": spec.model_dump(mode="json", exclude={"auth_token"}),
             "auth": bool(token),
             "capture": spec.capture.enabled,
             "cores": cores,
@@ -732,6 +751,7 @@ class LocalProvider(Provider):
         serving and OperationFailed is raised. Requests keep being answered throughout, except
         that a connection the kernel had queued on an old process when it closes its listener is
         reset (SO_REUSEPORT keeps one accept queue per process); ``predict`` retries that.
+        Settings the spec leaves unset keep their current values (see ``_keep_current_settings``).
         """
         _check_server_options(spec)
         ep_file = self.layout.endpoint_dir(name) / "endpoint.json"
@@ -745,6 +765,7 @@ class LocalProvider(Provider):
                 provider=self.name,
                 hint="delete and deploy it again",
             )
+        spec = _keep_current_settings(spec, data)
         model_path = self._model_path(model)
         generation = int(data.get("generation", 1)) + 1
         replicas = max(1, spec.min_replicas)
@@ -781,6 +802,7 @@ class LocalProvider(Provider):
             generation=generation,
             replicas=replicas,
             spec_hash=config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"})),
+            spec=spec.model_dump(mode="json", exclude={"auth_token"}),
         )
         data.pop("updating_to", None)
         write_json_atomic(ep_file, data)
