@@ -462,3 +462,46 @@ def test_missing_model_exits_3_with_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.wait(timeout=10) == 3
     assert "no SavedModel" in json.loads(ready.read_text())["error"]
+
+
+def test_only_one_endpoints_processes_can_share_a_port(tmp_path: Path, monkeypatch) -> None:
+    # SO_REUSEPORT would let any process of this user join the port; the owner claim keeps it to one endpoint.
+    import socket
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    def server(tag: str, owner: str) -> tuple[subprocess.Popen[bytes], Path]:
+        work = tmp_path / tag
+        work.mkdir()
+        ready = work / "ready.json"
+        proc = _start({"name": "ep", "model_name": MODEL, "noop": True, "port": port, "reuse_port": True,
+                       "owner": owner, "ready_file": str(ready)}, work)
+        return proc, ready
+
+    first, first_ready = server("a1", "/homes/one/endpoints/web")
+    procs = [first]
+    try:
+        _wait_ready(first_ready, first)
+        intruder, intruder_ready = server("b", "/homes/two/endpoints/web")
+        procs.append(intruder)
+        assert intruder.wait(timeout=20) == 3
+        error = json.loads(intruder_ready.read_text())["error"]
+        assert f"127.0.0.1:{port}" in error and "/homes/one/endpoints/web" in error
+        replica, replica_ready = server("a2", "/homes/one/endpoints/web")  # same endpoint: shares the port
+        procs.append(replica)
+        _wait_ready(replica_ready, replica)
+        for proc in (first, replica):
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        later, later_ready = server("b2", "/homes/two/endpoints/web")  # the port is free again
+        procs.append(later)
+        _wait_ready(later_ready, later)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

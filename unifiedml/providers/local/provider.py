@@ -663,6 +663,7 @@ class LocalProvider(Provider):
                 "max_body_bytes": int(options.get("max_body_bytes", 10 * 1024 * 1024)),
                 "tf_threads": int(options.get("tf_threads", 1)),
                 "reuse_port": True,
+                "owner": str(ep_dir.resolve()),  # only this endpoint's processes may share the port
                 # The endpoint's name is a stable address across model updates.
                 "aliases": sorted({name, *aliases} - {model_name}),
                 "ready_file": str(ep_dir / f"ready-{tag}.json"),

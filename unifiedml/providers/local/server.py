@@ -48,6 +48,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -98,7 +99,9 @@ class ServerConfig:
     ``tf_threads`` (TensorFlow intra- and inter-op threads; 0 = TensorFlow's
     default of one per core). ``reuse_port`` binds with SO_REUSEPORT so several
     server processes share one port (replicas, and blue/green updates where the
-    new model's process joins before the old one drains); ``capture_suffix``
+    new model's process joins before the old one drains); ``owner`` (the
+    endpoint's folder) makes that sharing exclusive to one endpoint, see
+    :func:`_claim_port`; ``capture_suffix``
     keeps each process's capture files apart. ``aliases`` are other names the
     model answers to under ``/v1/models/{name}``: the endpoint's own name (a
     stable address across updates) and, during a blue/green switch, the model
@@ -127,6 +130,7 @@ class ServerConfig:
     reuse_port: bool = False
     capture_suffix: str = ""
     aliases: tuple[str, ...] = ()
+    owner: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerConfig:
@@ -157,7 +161,7 @@ class ServerConfig:
         for key in ("noop", "reuse_port"):
             if key in data and not isinstance(data[key], bool):
                 raise StartupError(f"server config: {key!r} must be true or false")
-        for key in ("model_dir", "token_sha256", "capture_dir", "ready_file", "capture_suffix"):
+        for key in ("model_dir", "token_sha256", "capture_dir", "ready_file", "capture_suffix", "owner"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise StartupError(f"server config: {key!r} must be a string or null")
         token = data.get("token_sha256")
@@ -564,6 +568,47 @@ class _HttpProtocol(asyncio.Protocol):
 
 
 # -- start-up and lifecycle --------------------------------------------------
+def _port_claims_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"unifiedml-ports-{os.getuid()}"
+
+
+def _claim_port(port: int, owner: str) -> Any:
+    """Hold ``port`` for ``owner`` (an endpoint) for as long as this process lives; raise if another holds it.
+
+    SO_REUSEPORT lets any process of the same user join a port, so two
+    endpoints (two projects, two homes) could end up sharing one and answer
+    each other's requests. Each server process keeps a shared ``flock`` on a
+    per-port file that names its owner; a process of another owner finds the
+    lock held and a different name, and refuses to start. The file descriptor
+    is returned and must stay open.
+    """
+    import fcntl
+
+    directory = _port_claims_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory / str(port), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = False
+        except BlockingIOError:
+            held = True
+        if held:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # wait out a claim in progress, then read who holds the port
+            current = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            if current and current != owner:
+                raise StartupError(f"the port is already used by another unifiedml endpoint ({current})")
+            return fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, owner.encode(), 0)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """Create the listening socket now, so a taken port fails fast (before TensorFlow is imported)."""
     try:
@@ -617,6 +662,13 @@ class _Server:
         self.app: _App | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._port_claim: Any = None  # an open fd holding the port for this endpoint until the process exits
+
+    def _claim(self, port: int) -> Any:
+        try:
+            return _claim_port(port, self.config.owner or "")
+        except StartupError as exc:
+            raise StartupError(f"cannot listen on {self.config.host}:{port}: {exc}") from exc
 
     def start(self) -> socket.socket:
         """Bind and load the model (blocking); raises StartupError.
@@ -628,7 +680,16 @@ class _Server:
         """
         if self.config.switch_interval_s:
             sys.setswitchinterval(self.config.switch_interval_s)
+        claim = self.config.reuse_port and self.config.owner
+        if claim and self.config.port:  # before binding: a refused process never takes a connection
+            self._port_claim = self._claim(self.config.port)
         sock = _bind(self.config.host, self.config.port, reuse_port=self.config.reuse_port)
+        if claim and not self.config.port:
+            try:
+                self._port_claim = self._claim(sock.getsockname()[1])
+            except StartupError:
+                sock.close()
+                raise
         try:
             model = None
             if not self.config.noop:
