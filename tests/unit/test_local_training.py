@@ -167,3 +167,36 @@ def test_size_pins_the_job_to_cores(tmp_path: Path) -> None:
     job.wait(timeout=60, progress=False)
     assert "cpus 1 True" in list(client.logs(job.name))
     assert job.resources_used["cores"] == 1
+
+
+def test_cli_stops_and_deletes_jobs_and_a_model_keeps_its_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from unifiedml.cli.main import app
+    from unifiedml.errors import AlreadyExists
+
+    runner = CliRunner()
+    # a "model": any folder with saved_model.pb is registered (nothing loads it here)
+    script = _script(tmp_path, "import os, pathlib\nd = pathlib.Path(os.environ['UML_MODEL_DIR'])\n"
+                               "d.mkdir(parents=True, exist_ok=True)\n(d / 'saved_model.pb').write_bytes(b'x')\n")
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(script), name="maker")).wait(timeout=60, progress=False)
+    assert job.model is not None and job.model.name == "maker"
+    result = runner.invoke(app, ["jobs", "delete", "maker", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"deleted": "maker"}
+    # a new job of that name would replace the folder the registered model lives in: refused, nothing lost
+    with pytest.raises(AlreadyExists, match="registered from the earlier job"):
+        client.train(TrainingSpec(entry_point=str(script), name="maker"))
+    assert (Path(client.get_model("maker").id) / "saved_model.pb").exists()
+    assert runner.invoke(app, ["models", "delete", "maker"]).exit_code == 0
+    again = client.train(TrainingSpec(entry_point=str(script), name="maker")).wait(timeout=60, progress=False)
+    assert again.status is Status.SUCCEEDED
+
+    sleeper = _script(tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(60)\n", "sleep.py")
+    long_job = client.train(TrainingSpec(entry_point=str(sleeper), name="sleeper"))
+    deadline = time.monotonic() + 30
+    while long_job.refresh().status is not Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runner.invoke(app, ["jobs", "stop", "sleeper"]).exit_code == 0
+    assert long_job.wait(timeout=30, progress=False, raise_on_failure=False).status is Status.STOPPED

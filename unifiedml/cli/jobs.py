@@ -11,6 +11,7 @@ from unifiedml.cli.common import (
     PROVIDER_OPTION,
     OutputFormat,
     emit,
+    emit_json,
     emit_table,
     fail,
     make_client,
@@ -20,8 +21,8 @@ from unifiedml.cli.serve import _flatten
 
 __all__ = ["jobs_app", "models_app"]
 
-jobs_app = typer.Typer(help="List and inspect training jobs.", no_args_is_help=True)
-models_app = typer.Typer(help="List and import deployable models.", no_args_is_help=True)
+jobs_app = typer.Typer(help="List, inspect, stop and delete training jobs.", no_args_is_help=True)
+models_app = typer.Typer(help="List, import and delete deployable models.", no_args_is_help=True)
 
 
 @jobs_app.command("list")
@@ -78,6 +79,38 @@ def jobs_logs(
         raise fail(exc) from None
 
 
+@jobs_app.command("stop")
+def jobs_stop(
+    name: str = typer.Argument(...), provider: str = PROVIDER_OPTION, output: OutputFormat = OUTPUT_OPTION
+) -> None:
+    """Ask a training job to stop (idempotent; does not wait: see `jobs describe`)."""
+    try:
+        job = make_client(provider).get_job(name)
+        job.stop()
+    except Exception as exc:
+        raise fail(exc) from None
+    _done({"stopping": name}, f"job {name}: stop requested", output)
+
+
+@jobs_app.command("delete")
+def jobs_delete(
+    name: str = typer.Argument(...), provider: str = PROVIDER_OPTION, output: OutputFormat = OUTPUT_OPTION
+) -> None:
+    """Stop a training job if it runs and forget it; a model it produced stays (idempotent)."""
+    try:
+        make_client(provider).provider.delete_training_job(name)
+    except Exception as exc:
+        raise fail(exc) from None
+    _done({"deleted": name}, f"job {name} deleted (its model, if any, stays)", output)
+
+
+def _done(data: dict[str, str], text: str, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        emit_json(data)
+    else:
+        typer.echo(text)
+
+
 @models_app.command("list")
 def models_list(provider: str = PROVIDER_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """List deployable models (local backend)."""
@@ -114,3 +147,15 @@ def models_import(
     except Exception as exc:
         raise fail(exc) from None
     emit(model.to_dict(), output, table=lambda: typer.echo(f"model {model.name} -> {model.artifact_uri}"))
+
+
+@models_app.command("delete")
+def models_delete(
+    name: str = typer.Argument(...), provider: str = PROVIDER_OPTION, output: OutputFormat = OUTPUT_OPTION
+) -> None:
+    """Delete a model (idempotent). Endpoints already serving it keep running."""
+    try:
+        make_client(provider).provider.delete_model(name)
+    except Exception as exc:
+        raise fail(exc) from None
+    _done({"deleted": name}, f"model {name} deleted", output)

@@ -201,7 +201,9 @@ class LocalProvider(Provider):
             if not previous.get("deleted") and existing.status not in (Status.FAILED, Status.STOPPED):
                 # A retried create with the same name: the job exists (running or done), return it.
                 return existing
-            # A failed, stopped or deleted job of that name: start over in a clean folder.
+            # A failed, stopped or deleted job of that name: start over in a clean folder, unless a model
+            # registered from it still points inside (deleting a job keeps its model; this must too).
+            self._refuse_if_models_use(job_dir, name)
             shutil.rmtree(job_dir)
         elif job_dir.exists():
             # Left by a create interrupted before job.json was written.
@@ -544,6 +546,19 @@ class LocalProvider(Provider):
         }
         write_json_atomic(self.layout.model_file(name), info)
         return self._model_from_info(info)
+
+    def _refuse_if_models_use(self, job_dir: Path, job: str) -> None:
+        root = self.layout.models_root()
+        inside = str(job_dir.resolve()) + os.sep
+        for path in sorted(root.glob("*.json")) if root.exists() else []:
+            info = read_json(path) or {}
+            if str(info.get("path", "")).startswith(inside):
+                raise AlreadyExists(
+                    f"model {path.stem!r} was registered from the earlier job {job!r} and its files live in "
+                    "that job's folder, which a new job of this name would replace",
+                    provider=self.name,
+                    hint=f"delete the model first (`unifiedml models delete {path.stem}`), or use another job name",
+                )
 
     def _delete_model(self, name: str) -> None:
         self.layout.model_file(name).unlink(missing_ok=True)
