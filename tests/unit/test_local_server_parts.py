@@ -329,3 +329,13 @@ def test_an_update_keeps_the_settings_it_does_not_set() -> None:
     assert isinstance(changed.auth_token, SecretStr) and changed.auth_token.get_secret_value() == "s3cret"
     # an endpoint deployed before settings were stored: the spec is used as given
     assert _keep_current_settings(DeploymentSpec(name="ep"), {}).min_replicas == DeploymentSpec(name="ep").min_replicas
+
+
+def test_cuda_visible_devices_limits_the_gpu_count() -> None:
+    from unifiedml.providers.local.provider import _visible_device_count
+
+    assert _visible_device_count("0") == 1
+    assert _visible_device_count("0,1, 3") == 3
+    assert _visible_device_count("GPU-8f6c1a2e,GPU-1b2c") == 2
+    assert _visible_device_count("0,-1,2") == 1
+    assert _visible_device_count("-1") == 0

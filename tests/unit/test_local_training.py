@@ -200,3 +200,28 @@ def test_cli_stops_and_deletes_jobs_and_a_model_keeps_its_files(tmp_path: Path) 
         time.sleep(0.1)
     assert runner.invoke(app, ["jobs", "stop", "sleeper"]).exit_code == 0
     assert long_job.wait(timeout=30, progress=False, raise_on_failure=False).status is Status.STOPPED
+
+
+def test_two_jobs_with_the_same_requirements_install_them_once(tmp_path: Path) -> None:
+    # a local wheel, so pip needs neither the network nor a build
+    import zipfile
+
+    wheel = tmp_path / "umlprobe-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("umlprobe/__init__.py", "VALUE = 42\n")
+        zf.writestr("umlprobe-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: umlprobe\nVersion: 0.1\n")
+        zf.writestr("umlprobe-0.1.dist-info/WHEEL",
+                    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("umlprobe-0.1.dist-info/RECORD", "umlprobe/__init__.py,,\numlprobe-0.1.dist-info/METADATA,,\n"
+                    "umlprobe-0.1.dist-info/WHEEL,,\numlprobe-0.1.dist-info/RECORD,,\n")
+    pkg = wheel
+    script = _script(tmp_path, "import umlprobe\nprint('probe', umlprobe.VALUE)\n")
+    client = Client("local")
+    jobs = [client.train(TrainingSpec(entry_point=str(script), name=f"twin-{i}", requirements=[str(pkg)]))
+            for i in range(2)]
+    for job in jobs:
+        assert job.wait(timeout=180, progress=False, raise_on_failure=False).status is Status.SUCCEEDED, \
+            "\n".join(client.logs(job.name))
+    logs = ["\n".join(client.logs(job.name)) for job in jobs]
+    assert all("probe 42" in text for text in logs)
+    assert sum("installing requirements into" in text for text in logs) == 1

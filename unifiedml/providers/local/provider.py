@@ -143,8 +143,9 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def _gpu_count() -> int:
-    """GPUs visible to this machine (nvidia-smi), 0 when none or no driver."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+    """GPUs this process may use: those nvidia-smi lists, limited by ``CUDA_VISIBLE_DEVICES``; 0 without a driver."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and not visible.strip():
         return 0
     exe = shutil.which("nvidia-smi")
     if not exe:
@@ -153,7 +154,19 @@ def _gpu_count() -> int:
         out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    listed = sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    return min(listed, _visible_device_count(visible)) if visible is not None else listed
+
+
+def _visible_device_count(visible: str) -> int:
+    """Devices a ``CUDA_VISIBLE_DEVICES`` value names (CUDA stops at the first invalid entry, e.g. -1)."""
+    count = 0
+    for entry in visible.split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("-"):
+            break
+        count += 1
+    return count
 
 
 class LocalProvider(Provider):

@@ -17,10 +17,12 @@ own session, so the job outlives the CLI that started it. The supervisor:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,17 +71,28 @@ def _install_requirements(requirements: list[str] | str, layout: Layout, log_pat
     if (target / ".complete").exists():
         _log(log_path, f"requirements already installed in {target}")
         return str(target)
-    _log(log_path, f"installing requirements into {target}")
-    target.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a") as log:
-        rc = subprocess.call(
-            [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", str(target), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if rc != 0:
-        raise RuntimeError(f"installing requirements failed (pip exit code {rc})")
-    (target / ".complete").touch()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two jobs with the same requirements may start together: one installs, the other waits and reuses it
+    # (two pip processes writing one --target folder would leave it half from each).
+    with open(target.parent / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            _log(log_path, f"requirements installed by a concurrent job in {target}")
+            return str(target)
+        _log(log_path, f"installing requirements into {target}")
+        if target.exists():  # left by an install that failed or was killed
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        with log_path.open("a") as log:
+            rc = subprocess.call(
+                [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", str(target),
+                 *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if rc != 0:
+            raise RuntimeError(f"installing requirements failed (pip exit code {rc})")
+        (target / ".complete").touch()
     return str(target)
 
 
