@@ -225,3 +225,13 @@ def test_two_jobs_with_the_same_requirements_install_them_once(tmp_path: Path) -
     logs = ["\n".join(client.logs(job.name)) for job in jobs]
     assert all("probe 42" in text for text in logs)
     assert sum("installing requirements into" in text for text in logs) == 1
+
+
+def test_a_job_name_of_another_project_in_the_same_home_is_refused(tmp_path: Path) -> None:
+    from unifiedml.errors import AlreadyExists
+
+    script = _script(tmp_path, "print('hi')\n")
+    Client("local", project="alpha").train(TrainingSpec(entry_point=str(script), name="shared")).wait(
+        timeout=60, progress=False)
+    with pytest.raises(AlreadyExists, match="belongs to project 'alpha'"):
+        Client("local", project="beta").train(TrainingSpec(entry_point=str(script), name="shared"))

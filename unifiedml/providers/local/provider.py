@@ -65,6 +65,15 @@ def _check_server_options(spec: DeploymentSpec) -> None:
                               field=f"provider_options.local.{key}")
 
 
+def _refuse_other_project(data: dict[str, Any], kind: str, name: str, project: str) -> None:
+    """Folders are named after the job or endpoint alone: one of another project in this home is not ours."""
+    owner = data.get("project", project)
+    if owner != project and not data.get("deleted"):
+        raise AlreadyExists(f"a {kind} named {name!r} belongs to project {owner!r} in this home",
+                            provider="local",
+                            hint=f"use another name, or another home (--home) for project {project!r}")
+
+
 def _keep_current_settings(spec: DeploymentSpec, data: dict[str, Any]) -> DeploymentSpec:
     """``spec`` with every field the caller left unset taken from the endpoint's current settings.
 
@@ -210,6 +219,7 @@ class LocalProvider(Provider):
         job_dir = self.layout.job_dir(name)
         previous = read_json(job_dir / "job.json")
         if previous is not None:
+            _refuse_other_project(previous, "job", name, self.project)
             existing = self._job_from_file(previous)
             if not previous.get("deleted") and existing.status not in (Status.FAILED, Status.STOPPED):
                 # A retried create with the same name: the job exists (running or done), return it.
@@ -584,6 +594,7 @@ class LocalProvider(Provider):
         spec_hash = config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"}))
         existing = read_json(ep_file)
         if existing is not None and not existing.get("deleted"):
+            _refuse_other_project(existing, "endpoint", name, self.project)
             current = self._endpoint_from_file(existing)
             if current.status not in (Status.FAILED, Status.DELETED):
                 if existing.get("model") == model.name and existing.get("spec_hash") == spec_hash:
