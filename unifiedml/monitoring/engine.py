@@ -1,9 +1,10 @@
 """The drift engine: one declared method per feature, any source, streamed in batches.
 
 :func:`check` reduces the reference to a sketch (or takes a saved one), reads
-the current data batch by batch, updates one accumulator per column (columns
-in parallel on a thread pool: NumPy and Arrow release the GIL), and turns the
-accumulators into a :class:`DriftReport`.
+the current data batch by batch, counts each column on its grid (columns in
+parallel on a thread pool: NumPy and Arrow release the GIL), resolves the few
+grid bins that decide KS and Wasserstein from their values, and turns the
+result into a :class:`DriftReport`.
 """
 
 from __future__ import annotations
@@ -232,10 +233,11 @@ def check(
     ``reference``: a :class:`ReferenceSketch`, a saved sketch directory, or
     data (path/glob/directory of Parquet or CSV, pyarrow Table, pandas DataFrame,
     dict of columns). ``current``: data in any of those forms, or an iterable of
-    record batches (read once, in order). ``columns`` limits the check;
-    ``buffer_bytes`` bounds the current values kept in memory for exactness
-    (beyond it a re-readable source is read a second time, for the few
-    intervals that need values).
+    record batches (read once, in order). ``columns`` limits the check.
+    The few grid bins that decide KS and Wasserstein need their values: files
+    are read a second time for them; tables in memory are used as they are;
+    a single-pass iterable is buffered up to ``buffer_bytes`` (past it those
+    statistics are bounded approximations, flagged ``exact=False``).
     ``categorical`` forces columns to categories. Each feature is decided by
     ``methods[name]`` or the default for its kind, against ``thresholds[name]``,
     else ``method_thresholds[method]``, else the method's documented default.
