@@ -88,3 +88,35 @@ def test_every_replica_process_file_is_read(home) -> None:
     src = LocalCaptureReader().read("ep", since=NOW - timedelta(hours=1), until=NOW)
     table = pa.Table.from_batches(list(src.batches()))
     assert sorted(table.column("x").to_pylist()) == [1.0, 2.0, 3.0]
+
+
+def test_arrow_and_line_by_line_paths_give_the_same_rows(home) -> None:
+    from unifiedml.monitoring import readers
+
+    rows_a = [{"x": float(i), "n": i, "c": "ab"[i % 2]} for i in range(50)]
+    rows_b = [{"x": 0.5 + i, "n": None, "c": None} for i in range(30)]
+    d = write_capture(home, "ep", [
+        (NOW - timedelta(hours=2, minutes=30), rows_a[:10]),  # before the window
+        (NOW - timedelta(hours=1, minutes=50), rows_a[10:]),
+        (NOW - timedelta(minutes=20), rows_b),
+        (NOW + timedelta(minutes=1), [{"x": 99.0, "n": 1, "c": "z"}]),  # at/after until: excluded
+    ])
+    newest = sorted(d.glob("capture-*.jsonl"))[-1]
+    with newest.open("a") as fh:  # a half-written line: that file takes the line-by-line path
+        fh.write('{"ts": "2026-11-24T11:59:00+00:00", "instances": [{"x": 2')
+
+    def rows_via(fast: bool) -> list[dict]:
+        original = readers._fast_window_table
+        if not fast:
+            readers._fast_window_table = lambda *a: None  # type: ignore[assignment]
+        try:
+            src = LocalCaptureReader().read("ep", since=NOW - timedelta(hours=2), until=NOW)
+            return pa.Table.from_batches(list(src.batches()), schema=src.schema).to_pylist()
+        finally:
+            readers._fast_window_table = original  # type: ignore[assignment]
+
+    fast, slow = rows_via(True), rows_via(False)
+    assert fast == slow
+    want = {float(i) for i in range(10, 50)} | {0.5 + i for i in range(30)}
+    assert len(fast) == 70 and {r["x"] for r in fast} == want
+    assert all(isinstance(r["n"], float) or r["n"] is None for r in fast)  # integers widened to float64
