@@ -339,3 +339,18 @@ def test_cuda_visible_devices_limits_the_gpu_count() -> None:
     assert _visible_device_count("GPU-8f6c1a2e,GPU-1b2c") == 2
     assert _visible_device_count("0,-1,2") == 1
     assert _visible_device_count("-1") == 0
+
+
+def test_requirements_cache_key_covers_included_files(tmp_path) -> None:
+    from unifiedml.providers.local.runner import _requirements_text
+
+    (tmp_path / "base.txt").write_text("numpy==2.0\n")
+    (tmp_path / "constraints.txt").write_text("pyarrow<20\n")
+    top = tmp_path / "requirements.txt"
+    top.write_text("-r base.txt  # shared\n--constraint=constraints.txt\nrequests\n")
+    before = _requirements_text(top)
+    assert "numpy==2.0" in before and "pyarrow<20" in before
+    (tmp_path / "base.txt").write_text("numpy==2.1\n")
+    assert _requirements_text(top) != before
+    (tmp_path / "base.txt").write_text("-r requirements.txt\n")  # a cycle ends, it does not recurse forever
+    assert "requests" in _requirements_text(top)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -58,10 +59,32 @@ def _log(log_path: Path, line: str) -> None:
         fh.write(f"[unifiedml] {line}\n")
 
 
+def _requirements_text(path: Path, seen: frozenset[Path] = frozenset()) -> str:
+    """A requirements file's text with every file it includes (``-r``/``-c``) appended: the cache key.
+
+    A change in an included file must give a new environment, not the cached one.
+    """
+    path = path.resolve()
+    if path in seen or not path.is_file():
+        return ""
+    text = path.read_text()
+    parts = [text]
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        for flag, value in itertools.pairwise(words):
+            if flag in ("-r", "--requirement", "-c", "--constraint"):
+                parts.append(_requirements_text(path.parent / value, seen | {path}))
+        for word in words:
+            for flag in ("--requirement=", "--constraint="):
+                if word.startswith(flag):
+                    parts.append(_requirements_text(path.parent / word[len(flag):], seen | {path}))
+    return "\n".join(parts)
+
+
 def _install_requirements(requirements: list[str] | str, layout: Layout, log_path: Path) -> str:
     """pip-install into a directory keyed by the requirements' hash; reused by later jobs. Returns the dir."""
     if isinstance(requirements, str):
-        text = Path(requirements).read_text()
+        text = _requirements_text(Path(requirements))
         args = ["-r", requirements]
     else:
         text = "\n".join(requirements)
