@@ -149,7 +149,7 @@ def sketch_cmd(
 ) -> None:
     """Reduce reference data to a sketch once; pass the directory as --reference afterwards."""
     try:
-        from unifiedml.monitoring.sketch import build_sketch
+        from unifiedml.monitoring.sketching import build_sketch
 
         sketch = build_sketch(reference, columns=_csv(columns), categorical=_csv(categorical) or [], bins=bins)
         sketch.save(out)

@@ -13,7 +13,8 @@ from unifiedml.monitoring.engine import check
 from unifiedml.monitoring.methods import DEFAULT_THRESHOLDS, Method
 from unifiedml.monitoring.readers import CaptureReader, get_reader, register_reader
 from unifiedml.monitoring.report import DriftReport, FeatureDrift
-from unifiedml.monitoring.sketch import ReferenceSketch, build_sketch
+from unifiedml.monitoring.sketch import ReferenceSketch
+from unifiedml.monitoring.sketching import build_sketch
 from unifiedml.monitoring.spec import EndpointMonitor, MonitorSpec, monitor, run_monitor
 
 __all__ = [

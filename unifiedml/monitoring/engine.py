@@ -36,13 +36,8 @@ from unifiedml.monitoring.methods import (
     methods_for,
 )
 from unifiedml.monitoring.report import DriftReport, FeatureDrift, Histogram
-from unifiedml.monitoring.sketch import (
-    DEFAULT_BINS,
-    NumericSketch,
-    ReferenceSketch,
-    build_sketch,
-    counts_le,
-)
+from unifiedml.monitoring.sketch import DEFAULT_BINS, NumericSketch, ReferenceSketch, counts_le
+from unifiedml.monitoring.sketching import build_sketch
 from unifiedml.monitoring.sources import gather_marked, open_source, prefetch
 
 logger = logging.getLogger(__name__)

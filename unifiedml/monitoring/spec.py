@@ -102,7 +102,8 @@ def cached_sketch(reference: str, *, columns: list[str] | None, categorical: lis
     the sketch options and the sketch format, so a changed reference (or an
     upgraded unifiedml) sketches it again.
     """
-    from unifiedml.monitoring.sketch import SKETCH_FORMAT, ReferenceSketch, build_sketch
+    from unifiedml.monitoring.sketch import SKETCH_FORMAT, ReferenceSketch
+    from unifiedml.monitoring.sketching import build_sketch
     from unifiedml.monitoring.sources import _expand_paths
     from unifiedml.state import config_hash, default_home
 
