@@ -29,6 +29,7 @@ from dataclasses import asdict
 from typing import Any
 
 from unifiedml.emulators.aws.state import EmulatorConfig, EmulatorState, InvokeResult, install
+from unifiedml.emulators.faults import Fault, choose_fault
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +82,8 @@ class _Middleware:
             draw = state.rng.random()
         if cfg.latency > 0:
             time.sleep(cfg.latency)
-        fault = None
-        if draw < cfg.fault_rate:
-            fault = "throttle"
-        elif draw < cfg.fault_rate + cfg.error_rate:
-            fault = "error"
-        elif draw < cfg.fault_rate + cfg.error_rate + cfg.error_after_rate:
-            fault = "error_after"
-        if fault in ("throttle", "error"):
+        fault = choose_fault(draw, throttle=cfg.fault_rate, error=cfg.error_rate, error_after=cfg.error_after_rate)
+        if fault in (Fault.throttle, Fault.error):
             with state.lock:
                 state.faults[f"{fault}:{op}"] += 1
             return self._respond(start_response, *_fault(protocol, fault))

@@ -13,11 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from unifiedml.emulators.faults import Settings
+
 __all__ = ["EmulatorConfig", "EmulatorState", "InvokeResult", "current", "install"]
 
 
 @dataclass
-class EmulatorConfig:
+class EmulatorConfig(Settings):
     """Knobs of the emulator. Delays are seconds of simulated cloud time, measured on the wall clock.
 
     * ``training_delay``: the least time a training job stays ``InProgress``.
@@ -49,12 +51,6 @@ class EmulatorConfig:
     monitoring_interval: float = 1.0
     latency: float = 0.0
     python: str | None = None
-
-    def update(self, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if not hasattr(self, key):
-                raise KeyError(f"unknown emulator setting {key!r}")
-            setattr(self, key, value)
 
 
 @dataclass

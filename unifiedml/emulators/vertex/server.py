@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from unifiedml.emulators.faults import Fault, choose_fault
 from unifiedml.emulators.vertex.handlers import ApiError, Request, Router
 from unifiedml.emulators.vertex.jobs import JobRunner
 from unifiedml.emulators.vertex.state import EmulatorConfig, EmulatorState, PredictResult
@@ -55,13 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(cfg.latency)
         status: int
         payload: Any
-        if roll < cfg.throttle_rate:
+        fault = choose_fault(roll, throttle=cfg.throttle_rate, error=cfg.error_rate, error_after=cfg.error_after_rate)
+        if fault is Fault.throttle:
             with state.lock:
                 state.faults["throttle"] += 1
             status, payload = 429, ApiError(429, "Quota exceeded (emulated throttling)").body()
             self._reply(status, payload, {"Retry-After": "0"})
             return
-        if roll < cfg.throttle_rate + cfg.error_rate:
+        if fault is Fault.error:
             with state.lock:
                 state.faults["error_before"] += 1
             self._reply(503, ApiError(503, "The service is currently unavailable (emulated)").body())
@@ -73,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the emulator: answer 500, keep serving
             logger.exception("vertex emulator failed on %s %s", self.command, self.path)
             status, payload = 500, ApiError(500, f"emulator error: {exc}").body()
-        if roll < cfg.throttle_rate + cfg.error_rate + cfg.error_after_rate:
+        if fault is Fault.error_after:
             with state.lock:
                 state.faults["error_after"] += 1
             self._reply(503, ApiError(503, "The service is currently unavailable (emulated, after)").body())

@@ -16,11 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from unifiedml.emulators.faults import Settings
+
 __all__ = ["EmulatorConfig", "EmulatorState", "PredictResult"]
 
 
 @dataclass
-class EmulatorConfig:
+class EmulatorConfig(Settings):
     """Knobs of the emulator (seconds are wall-clock seconds).
 
     * ``job_delay``: the least time a CustomJob stays PENDING/RUNNING.
@@ -49,12 +51,6 @@ class EmulatorConfig:
     error_after_rate: float = 0.0
     fault_seed: int = 1234
     python: str | None = None
-
-    def update(self, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if not hasattr(self, key):
-                raise KeyError(f"unknown emulator setting {key!r}")
-            setattr(self, key, value)
 
 
 @dataclass
