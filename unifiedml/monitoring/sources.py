@@ -42,7 +42,11 @@ _FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
 
 
 def batch_rows_for(n_columns: int) -> int:
-    """Rows per batch so that a batch of ``n_columns`` 8-byte columns is about TARGET_BATCH_BYTES."""
+    """Rows per batch: a batch of ``n_columns`` 8-byte columns near TARGET_BATCH_BYTES, but 32,768 to 2^20 rows.
+
+    The floor keeps per-batch overhead small for wide tables (which
+    :meth:`TabularSource.column_groups` reads a group of columns at a time).
+    """
     rows = TARGET_BATCH_BYTES // max(1, n_columns * 8)
     return int(min(max(rows, 32_768), 1 << 20))
 
