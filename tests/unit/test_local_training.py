@@ -235,3 +235,13 @@ def test_a_job_name_of_another_project_in_the_same_home_is_refused(tmp_path: Pat
         timeout=60, progress=False)
     with pytest.raises(AlreadyExists, match="belongs to project 'alpha'"):
         Client("local", project="beta").train(TrainingSpec(entry_point=str(script), name="shared"))
+
+
+def test_a_gpu_size_without_a_visible_gpu_says_so_in_the_log(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU visible, whatever this machine has
+    script = _script(tmp_path, "import os\nprint('gpus', os.environ['UML_NUM_GPUS'])\n")
+    client = Client("local")
+    job = client.train(TrainingSpec(entry_point=str(script), resources={"size": "gpu-small"}))
+    job.wait(timeout=60, progress=False)
+    log = "\n".join(client.logs(job.name))
+    assert "size gpu-small needs a GPU, but none is visible here" in log and "gpus 0" in log

@@ -287,6 +287,13 @@ class LocalProvider(Provider):
 
         cpus = self._cpus_for(spec)
         gpus = _gpu_count() if (spec.resources.wants_gpu or spec.resources.size is None) else 0
+        notices = []
+        if spec.resources.wants_gpu and gpus == 0:
+            # Not an error (a laptop run of a GPU job is common), but never silent.
+            wanted = f"size {spec.resources.size}" if spec.resources.size else "the requested accelerator"
+            notices.append(f"{wanted} needs a GPU, but none is visible here (nvidia-smi, CUDA_VISIBLE_DEVICES): "
+                           "the job runs on the CPU")
+            logger.warning("job %s: %s", name, notices[-1])
         env = self._contract_env(name, spec, model_dir, output_dir, channel_dirs, cpus, gpus)
         args = [*spec.args]
         for key, value in spec.hyperparameters.items():
@@ -322,6 +329,7 @@ class LocalProvider(Provider):
                     "requirements": requirements,
                     "cpus": cpus,
                     "gpus": gpus,
+                    "notices": notices,
                     "max_runtime_s": spec.max_runtime.total_seconds(),
                     "model_dir": str(model_dir),
                 },

@@ -144,6 +144,8 @@ def run(job_dir: Path) -> int:
         attrs={"cores": len(launch.get("cpus") or []) or os.cpu_count(), "gpus": launch.get("gpus", 0)},
     )
 
+    for notice in launch.get("notices", []):
+        _log(log_path, notice)
     status, reason, exit_code = "failed", None, None
     env = dict(launch["env"])
     before_script = resource.getrusage(resource.RUSAGE_CHILDREN)
