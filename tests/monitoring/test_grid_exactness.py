@@ -127,7 +127,20 @@ def test_file_sketch_leaves_values_in_the_files_and_saving_writes_them(tmp_path)
     sketch = build_sketch(tmp_path / "ref.parquet")
     col = sketch.columns["x"]
     assert col.raw is None and col.values_at is not None and col.exact
+    assert col.psi_edges is None  # settled by the check's own read of the resolved bins
+    reads: list[list[str]] = []
+    original = col.values_at.source.batches
+
+    def counting(columns=None, **kw):  # type: ignore[no-untyped-def]
+        reads.append(list(columns or []))
+        return original(columns, **kw)
+
+    object.__setattr__(col.values_at.source, "batches", counting)
     lazy = check(sketch, {"x": cur}).feature("x")
+    assert len(reads) == 1  # one read of the reference resolves the bins and settles the PSI edges
+    in_memory = build_sketch({"x": ref}).columns["x"]
+    np.testing.assert_array_equal(col.psi_edges, in_memory.psi_edges)
+    np.testing.assert_array_equal(col.psi_counts, in_memory.psi_counts)
     sketch.save(tmp_path / "sk")
     loaded = ReferenceSketch.load(tmp_path / "sk")
     assert loaded.columns["x"].raw is not None and loaded.columns["x"].values_at is None

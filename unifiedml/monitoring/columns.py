@@ -67,7 +67,13 @@ def as_float_values(arr: pa.Array | pa.ChunkedArray, *, copy: bool = False) -> t
 
 
 def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Categories as strings (booleans as ``true``/``false``, numbers as their text)."""
+    """Categories as strings (booleans as ``true``/``false``, numbers as their text).
+
+    A dictionary array of strings is returned as it is: counting it works on
+    its small dictionary, and its values read back as the same strings.
+    """
+    if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):
+        return arr
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode() if isinstance(arr, pa.Array) else pa.chunked_array(
             [c.dictionary_decode() for c in arr.chunks], type=arr.type.value_type)

@@ -96,6 +96,7 @@ class _Resolved:
 def _current_psi_counts(acc: NumericAccumulator, res: _Resolved) -> np.ndarray:
     """Current counts in the reference's PSI/JS bins (exact from the resolved values, else interpolated)."""
     sk, grid = acc.sketch, acc.grid
+    sk.ensure_psi()
     points = np.concatenate(([sk.minimum], np.asarray(sk.psi_edges)))
     before = res.summary.cur_before
     if res.current is not None:
@@ -187,7 +188,7 @@ def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator
         summary = summarize(sk.grid, BinCounts(np.asarray(sk.counts), np.asarray(sk.rest)),
                             acc.bin_counts_on_grid())
         marked = summary.ks_bins | summary.mixed
-        marked[sk.psi_grid_bins()] = True
+        marked |= sk.psi_marked()
         return _Resolved(summary, marked, acc.values_in(marked))
 
     todo = [a for a in numeric if a.n and a.sketch.n]
@@ -204,6 +205,9 @@ def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator
     wanted = {a.sketch.name: out[a.sketch.name].marked for a in resolvable if out[a.sketch.name].current is not None}
     for name, values in sketch.reference_values_in(wanted, workers=workers).items():
         out[name].reference = values
+        column = sketch.columns[name]
+        if isinstance(column, NumericSketch) and column.psi_edges is None:
+            column.settle_psi(values)  # the marked bins include the PSI rank bins: no read of its own
     return out
 
 

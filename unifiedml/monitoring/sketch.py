@@ -62,6 +62,39 @@ def counts_le(grid: Grid, before: np.ndarray, resolved: np.ndarray, points: np.n
             + np.searchsorted(resolved, points, side=side)).astype(np.int64)
 
 
+def psi_ranks(n: int, bins: int) -> np.ndarray:
+    """Ranks of the minimum and of the PSI/JS edges: 1 and ceil(j n / bins), j = 1..bins."""
+    return np.concatenate(([1], np.ceil(np.arange(1, bins + 1) * (n / bins)))).astype(np.int64)
+
+
+def psi_rank_bins(grid: Grid, counts: np.ndarray, bins: int) -> np.ndarray:
+    """The grid bins holding the PSI ranks (their values give the exact edges)."""
+    holding = np.searchsorted(np.cumsum(counts), psi_ranks(int(counts.sum()), bins), side="left")
+    marked = np.zeros(grid.size, dtype=bool)
+    marked[holding] = True
+    return marked
+
+
+def psi_from_picked(grid: Grid, counts: np.ndarray, picked: np.ndarray, bins: int
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minimum, PSI/JS edges (order statistics at ranks ceil(j n / bins)) and reference counts per PSI bin.
+
+    ``picked``: the sorted values of the grid bins :func:`psi_rank_bins` marks.
+    """
+    ranks = psi_ranks(int(counts.sum()), bins)
+    ends = np.cumsum(counts)
+    holding = np.searchsorted(ends, ranks, side="left")
+    before = ends - counts
+    # rank r in bin b is picked[r - 1 - before[b] + (picked values in earlier bins)]
+    offset = np.searchsorted(grid.ids(picked), holding, side="left")
+    order_stats = picked[ranks - 1 - before[holding] + offset]
+    minimum = float(order_stats[0])
+    edges = np.unique(order_stats[1:])
+    le = counts_le(grid, before, picked, edges)
+    psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
+    return minimum, edges, psi_counts
+
+
 @dataclass(frozen=True)
 class ValuesOnDisk:
     """Where an exact sketch's reference values are when they are not held: a column of its source files.
@@ -100,12 +133,37 @@ class NumericSketch:
     minimum: float | None
     maximum: float | None
     #: Right-closed PSI/JS bin edges: the reference quantiles j/bins (deduplicated; the last is the maximum).
-    psi_edges: np.ndarray
+    #: None until settled from the values (sketches whose values stay in the reference files).
+    psi_edges: np.ndarray | None
     #: Reference counts in the PSI/JS bins: below the minimum, [min, e1], (e1, e2], ..., above the maximum.
-    psi_counts: np.ndarray
+    psi_counts: np.ndarray | None
     raw: np.ndarray | None = None
     values_at: ValuesOnDisk | None = None
+    psi_bins: int = 10
     kind: str = "numeric"
+
+    def psi_marked(self) -> np.ndarray:
+        """Bool per grid bin: the bins holding the PSI ranks (and so the minimum and every PSI/JS edge)."""
+        return psi_rank_bins(self.grid, np.asarray(self.counts), self.psi_bins)
+
+    def settle_psi(self, picked: np.ndarray) -> None:
+        """Compute the PSI/JS edges from ``picked``: the sorted values of (at least) :meth:`psi_marked`'s bins."""
+        _, self.psi_edges, self.psi_counts = psi_from_picked(self.grid, np.asarray(self.counts), picked,
+                                                             self.psi_bins)
+
+    def ensure_psi(self) -> None:
+        """Settle the PSI/JS edges if they are not yet (reads this column's rank bins from the source)."""
+        if self.psi_edges is not None or self.n == 0:
+            return
+        mask = self.psi_marked()
+        if self.raw is not None:
+            self.settle_psi(sorted_values_in(self.grid, np.asarray(self.raw), mask))
+        elif self.values_at is not None:
+            self.values_at.verify()
+            found = gather_marked(self.values_at.source, {self.name: (self.grid, mask)}, workers=1)
+            self.settle_psi(found[self.name])
+        else:
+            raise ValueError(f"column {self.name!r} has neither PSI edges nor values to compute them from")
 
     @property
     def keeps_values(self) -> bool:
@@ -136,19 +194,15 @@ class NumericSketch:
 
     def bin_counts(self) -> np.ndarray:
         """Reference counts in the PSI/JS bins: below min, the quantile bins, above max."""
+        self.ensure_psi()
         return np.asarray(self.psi_counts, dtype=np.int64)
-
-    def psi_grid_bins(self) -> np.ndarray:
-        """Grid bins holding the minimum or a PSI/JS edge (a current count there needs the values)."""
-        if self.minimum is None:
-            return np.empty(0, dtype=np.intp)
-        return np.unique(self.grid.ids(np.concatenate(([self.minimum], np.asarray(self.psi_edges)))))
 
     def bin_labels(self) -> list[str]:
         """Human-readable bin ranges matching :meth:`bin_counts`."""
         if self.minimum is None:
             return []
-        edges = [float(e) for e in self.psi_edges]
+        self.ensure_psi()
+        edges = [float(e) for e in np.asarray(self.psi_edges)]
         labels = [f"< {self.minimum:.4g}", f"[{self.minimum:.4g}, {edges[0]:.4g}]"]
         labels += [f"({lo:.4g}, {hi:.4g}]" for lo, hi in itertools.pairwise(edges)]
         labels.append(f"> {edges[-1]:.4g}")
@@ -200,6 +254,7 @@ class ReferenceSketch:
             entry: dict[str, Any] = {"name": name, "kind": col.kind, "arrow_type": col.arrow_type,
                                      "n": col.n, "n_missing": col.n_missing}
             if isinstance(col, NumericSketch):
+                col.ensure_psi()
                 stem = f"num-{i:05d}"
                 np.save(out / f"{stem}-counts.npy", np.asarray(col.counts))
                 np.save(out / f"{stem}-rest.npy", np.asarray(col.rest))
@@ -266,6 +321,7 @@ class ReferenceSketch:
                     mean=entry["mean"], std=entry["std"], minimum=entry["minimum"], maximum=entry["maximum"],
                     psi_edges=np.asarray(entry["psi_edges"], dtype=np.float64),
                     psi_counts=np.asarray(entry["psi_counts"], dtype=np.int64),
+                    psi_bins=meta["bins"],
                     raw=np.load(values, mmap_mode="r") if values.exists() else None,
                 )
             else:

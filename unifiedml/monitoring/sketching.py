@@ -30,10 +30,11 @@ from unifiedml.monitoring.sketch import (
     NumericSketch,
     ReferenceSketch,
     ValuesOnDisk,
-    counts_le,
+    psi_from_picked,
+    psi_rank_bins,
     sorted_values_in,
 )
-from unifiedml.monitoring.sources import TabularSource, gather_marked, open_source
+from unifiedml.monitoring.sources import TabularSource, open_source
 
 logger = logging.getLogger(__name__)
 
@@ -43,43 +44,10 @@ __all__ = ["EXACT_BUDGET_BYTES", "build_sketch", "categorical_sketch", "numeric_
 EXACT_BUDGET_BYTES = 2 << 30
 
 
-def _psi_ranks(n: int, bins: int) -> np.ndarray:
-    """Ranks of the minimum and of the PSI/JS edges: 1 and ceil(j n / bins), j = 1..bins."""
-    return np.concatenate(([1], np.ceil(np.arange(1, bins + 1) * (n / bins)))).astype(np.int64)
-
-
-def _psi_bins_marked(grid: Grid, counts: np.ndarray, bins: int) -> np.ndarray:
-    """The grid bins holding the PSI ranks (their values give the exact edges)."""
-    holding = np.searchsorted(np.cumsum(counts), _psi_ranks(int(counts.sum()), bins), side="left")
-    marked = np.zeros(grid.size, dtype=bool)
-    marked[holding] = True
-    return marked
-
-
-def _psi_from_picked(grid: Grid, counts: np.ndarray, picked: np.ndarray, bins: int
-                     ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Minimum, PSI/JS edges (order statistics at ranks ceil(j n / bins)) and reference counts per PSI bin.
-
-    ``picked``: the sorted values of the grid bins :func:`_psi_bins_marked` marks.
-    """
-    ranks = _psi_ranks(int(counts.sum()), bins)
-    ends = np.cumsum(counts)
-    holding = np.searchsorted(ends, ranks, side="left")
-    before = ends - counts
-    # rank r in bin b is picked[r - 1 - before[b] + (picked values in earlier bins)]
-    offset = np.searchsorted(grid.ids(picked), holding, side="left")
-    order_stats = picked[ranks - 1 - before[holding] + offset]
-    minimum = float(order_stats[0])
-    edges = np.unique(order_stats[1:])
-    le = counts_le(grid, before, picked, edges)
-    psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
-    return minimum, edges, psi_counts
-
-
 def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
                ) -> tuple[float, np.ndarray, np.ndarray]:
     """:func:`_psi_from_picked` from the values in memory (only the rank-holding bins are sorted)."""
-    return _psi_from_picked(grid, counts, sorted_values_in(grid, values, _psi_bins_marked(grid, counts, bins)),
+    return psi_from_picked(grid, counts, sorted_values_in(grid, values, psi_rank_bins(grid, counts, bins)),
                             bins)
 
 
@@ -98,7 +66,7 @@ def numeric_sketch(name: str, arrow_type: str, values: np.ndarray, n_missing: in
     mean = float(np.mean(values))
     std = math.sqrt(max(sum_squares(values, mean) / n, 0.0))
     return NumericSketch(name, arrow_type, n, n_missing, exact, grid, counts, rest, mean, std,
-                         minimum, float(edges[-1]), edges, psi_counts, values if exact else None)
+                         minimum, float(edges[-1]), edges, psi_counts, values if exact else None, psi_bins=bins)
 
 
 def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -> CategoricalSketch:
@@ -156,17 +124,16 @@ class _NumericStream:
         self.minimum = min(self.minimum, float(x.min()))
         self.maximum = max(self.maximum, float(x.max()))
 
-    def finish(self, bins: int, *, picked: np.ndarray | None = None,
-               values_at: ValuesOnDisk | None = None) -> NumericSketch:
-        """The sketch; with ``picked`` (the values of the PSI rank bins) the PSI edges are exact."""
+    def finish(self, bins: int, *, values_at: ValuesOnDisk | None = None) -> NumericSketch:
+        """The sketch; with ``values_at`` an exact one whose PSI edges are settled later from the values."""
         if self.grid is None or self.counts is None or self.rest is None:
             return numeric_sketch(self.name, self.arrow_type, np.empty(0), self.n_missing, exact=False)
         grid, counts, n = self.grid, self.counts, self.n
         std = math.sqrt(max(self.m2 / n, 0.0))
-        if picked is not None:
-            minimum, edges, psi_counts = _psi_from_picked(grid, counts, picked, bins)
+        if values_at is not None:
             return NumericSketch(self.name, self.arrow_type, n, self.n_missing, True, grid, counts, self.rest,
-                                 self.mean, std, minimum, float(edges[-1]), edges, psi_counts, None, values_at)
+                                 self.mean, std, self.minimum, self.maximum, None, None, None, values_at,
+                                 psi_bins=bins)
         # PSI/JS edges interpolated inside the grid bins holding the ranks (the values are not kept)
         ranks = np.ceil(np.arange(1, bins + 1) * (n / bins))
         ends = np.cumsum(counts)
@@ -181,7 +148,7 @@ class _NumericStream:
         le = ranks[last].astype(np.int64)
         psi_counts = np.concatenate(([0], np.diff(np.concatenate(([0], le))), [0])).astype(np.int64)
         return NumericSketch(self.name, self.arrow_type, n, self.n_missing, False, grid, counts, self.rest,
-                             self.mean, std, self.minimum, self.maximum, edges, psi_counts, None)
+                             self.mean, std, self.minimum, self.maximum, edges, psi_counts, None, psi_bins=bins)
 
 
 def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, workers: int,
@@ -208,17 +175,14 @@ def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, wo
                 list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), nums))
                 for c in cats:
                     categorical[c].append(pc.value_counts(as_strings(batch.column(c))))
-    picked: dict[str, np.ndarray] = {}
     fingerprint = src.fingerprint()
-    if exact:
-        wanted = {c: (st.grid, _psi_bins_marked(st.grid, st.counts, bins)) for c, st in numeric.items()
-                  if st.grid is not None and st.counts is not None}
-        picked = gather_marked(src, wanted, workers=workers)
     columns: dict[str, ColumnSketch] = {}
     for name in kinds:
         if name in numeric:
-            at = ValuesOnDisk(src, name, fingerprint) if name in picked else None
-            columns[name] = numeric[name].finish(bins, picked=picked.get(name), values_at=at)
+            # Exact: the PSI/JS edges are order statistics, settled from the values when first needed (a
+            # check settles them from the same read that resolves its bins; save() before writing).
+            at = ValuesOnDisk(src, name, fingerprint) if exact else None
+            columns[name] = numeric[name].finish(bins, values_at=at)
         else:
             columns[name] = _categorical_from_value_counts(name, str(src.schema.field(name).type),
                                                            categorical[name])
