@@ -245,3 +245,19 @@ def test_a_gpu_size_without_a_visible_gpu_says_so_in_the_log(tmp_path: Path, mon
     job.wait(timeout=60, progress=False)
     log = "\n".join(client.logs(job.name))
     assert "size gpu-small needs a GPU, but none is visible here" in log and "gpus 0" in log
+
+
+def test_two_small_jobs_at_once_get_different_cores(tmp_path: Path) -> None:
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to pin to")
+    script = _script(tmp_path, "import os, time\nprint('cores', sorted(os.sched_getaffinity(0)), flush=True)\n"
+                               "time.sleep(3)\n")
+    client = Client("local")
+    jobs = [client.train(TrainingSpec(entry_point=str(script), name=f"small-{i}", resources={"size": "cpu-small"}))
+            for i in range(2)]
+    for job in jobs:
+        job.wait(timeout=60, progress=False)
+    cores = [next(line for line in client.logs(job.name) if line.startswith("cores")) for job in jobs]
+    assert cores[0] != cores[1], cores

@@ -315,6 +315,7 @@ class LocalProvider(Provider):
                 "env_keys": sorted(env),
                 "model_dir": str(model_dir),
                 "output_dir": str(output_dir),
+                "cpus": cpus,
             },
         )
         launch = job_dir / "launch.json"
@@ -360,7 +361,21 @@ class LocalProvider(Provider):
         want = _SIZE_CORES.get(spec.resources.size or "")
         if want is None:
             return available
-        return available[: min(want, len(available))]
+        # The least-used cores first (ties: lowest number), so two small jobs do not share core 0.
+        used = self._cores_in_use()
+        ranked = sorted(available, key=lambda core: (used.get(core, 0), core))
+        return sorted(ranked[: min(want, len(ranked))])
+
+    def _cores_in_use(self) -> dict[int, int]:
+        """How many pending or running jobs (of any project in this home) are pinned to each core."""
+        counts: dict[int, int] = {}
+        root = self.layout.jobs_root()
+        for path in root.glob("*/job.json") if root.exists() else []:
+            data = read_json(path) or {}
+            if data.get("status") in ("pending", "running") and not data.get("deleted"):
+                for core in data.get("cpus") or []:
+                    counts[core] = counts.get(core, 0) + 1
+        return counts
 
     def _contract_env(
         self,
