@@ -275,6 +275,13 @@ def test_garbage_request_line_is_400_and_chunked_is_411(noop: Any) -> None:
     assert _raw(noop.port, chunked, read_until_close=True).startswith(b"HTTP/1.1 411 ")
 
 
+def test_a_head_over_64_kib_is_431_whether_it_arrives_whole_or_in_pieces(noop: Any) -> None:
+    big = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert _raw(noop.port, big, read_until_close=True).startswith(b"HTTP/1.1 431 ")
+    assert _raw(noop.port, big[:-4], read_until_close=True).startswith(b"HTTP/1.1 431 ")  # never completed
+    assert _raw(noop.port, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+
+
 def test_stop_finishes_and_closes_idle_connections(tmp_path: Path) -> None:
     srv = BackgroundServer(ServerConfig(name="e", model_name="m", noop=True, switch_interval_s=0)).start()
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)

@@ -19,7 +19,8 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 
 Status codes: 400 bad JSON or payload (the message names the feature), 401 a
 missing or wrong bearer token, 404 unknown model or route, 405 wrong method,
-411 chunked body, 413 body over ``max_body_bytes``, 500 a model failure.
+411 chunked body, 413 body over ``max_body_bytes``, 431 request head over
+64 KiB, 500 a model failure.
 
 The HTTP/1.1 layer is a small asyncio protocol (keep-alive, pipelining,
 ``Expect: 100-continue``; no chunked request bodies): it was measured faster
@@ -486,8 +487,9 @@ class _HttpProtocol(asyncio.Protocol):
         """
         if self._head is None:
             end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buf) > _MAX_HEADER_BYTES:
+            if end < 0 or end > _MAX_HEADER_BYTES:
+                # the same limit whether the head arrived in one read or in pieces
+                if end > _MAX_HEADER_BYTES or len(self.buf) > _MAX_HEADER_BYTES:
                     self._fail(431, "request headers too large")
                 return None
             lines = self.buf[:end].decode("latin-1").split("\r\n")
