@@ -91,7 +91,8 @@ def test_blue_green_update_drops_no_request(models: list[str]) -> None:
     def once_retried(model: str) -> int:
         # A connection queued on the old process at the instant it closes its listener is reset
         # by the kernel (SO_REUSEPORT keeps one accept queue per process); the SDK retries such a
-        # connection error once, and so does this client. Anything else is a dropped request.
+        # connection error (up to 4 attempts within 15 s); this client retries it once. Anything else
+        # is a dropped request.
         try:
             return _post(url, model)
         except ConnectionResetError as exc:

@@ -1,12 +1,17 @@
 """Where the local backend keeps things under the unifiedml home, and small file helpers.
 
-    <home>/local/jobs/<job>/job.json       status, spec summary, resources used
-    <home>/local/jobs/<job>/logs.txt       the script's stdout and stderr
+    <home>/local/jobs/<job>/job.json       status, spec summary, pinned cores, resources used
+    <home>/local/jobs/<job>/launch.json    private launch data (mode 0600), deleted once the supervisor read it
+    <home>/local/jobs/<job>/logs.txt       the script's stdout and stderr, and [unifiedml] lines
+    <home>/local/jobs/<job>/supervisor.log the supervisor's own output
     <home>/local/jobs/<job>/model/         what the script wrote to model_dir()
     <home>/local/jobs/<job>/output/        what it wrote to output_dir()
     <home>/local/jobs/<job>/input/data/<channel>/   links to the channel's files
     <home>/local/models/<model>.json       a deployable model: where its SavedModel is
-    <home>/local/endpoints/<ep>/endpoint.json   pid, port, model, status
+    <home>/local/endpoints/<ep>/endpoint.json   model, host, port, replicas, generation, pids, settings
+    <home>/local/endpoints/<ep>/server-g<G>-w<I>.json   one server process's config (token as SHA-256)
+    <home>/local/endpoints/<ep>/ready-g<G>-w<I>.json    {pid, port, url, started_at} or {error}
+    <home>/local/endpoints/<ep>/server.log every server process's log
     <home>/local/endpoints/<ep>/capture/   request/response capture log (kept after delete)
     <home>/local/envs/<hash>/              pip --target installs of job requirements, reused
 """
