@@ -25,7 +25,7 @@ from unifiedml.errors import ConfigError
 from unifiedml.monitoring import stats
 from unifiedml.monitoring.accumulate import CategoricalAccumulator, NumericAccumulator
 from unifiedml.monitoring.columns import column_kind
-from unifiedml.monitoring.grid import BinCounts, Summary, refine, summarize
+from unifiedml.monitoring.grid import BinCounts, Summary, counts_le, refine, summarize
 from unifiedml.monitoring.methods import (
     DEFAULT_CATEGORICAL_METHOD,
     DEFAULT_NUMERIC_METHOD,
@@ -36,7 +36,7 @@ from unifiedml.monitoring.methods import (
     methods_for,
 )
 from unifiedml.monitoring.report import DriftReport, FeatureDrift, Histogram
-from unifiedml.monitoring.sketch import DEFAULT_BINS, NumericSketch, ReferenceSketch, counts_le
+from unifiedml.monitoring.sketch import DEFAULT_BINS, NumericSketch, ReferenceSketch
 from unifiedml.monitoring.sketching import build_sketch
 from unifiedml.monitoring.sources import gather_marked, open_source, prefetch
 

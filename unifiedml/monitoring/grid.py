@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BinCounts", "Grid", "Refined", "Summary", "choose_grid", "refine", "summarize"]
+__all__ = ["BinCounts", "Grid", "Refined", "Summary", "choose_grid", "counts_le", "refine", "summarize"]
 
 #: Interior bins for exact sketches: about 16 reference values per bin, at most 65,534 (ids fit in uint16).
 MAX_BINS = 65_534
@@ -246,11 +246,19 @@ class Refined:
     wasserstein: float
 
 
-def _counts_le(points: np.ndarray, point_ids: np.ndarray, values: np.ndarray, value_ids: np.ndarray,
-               before: np.ndarray) -> np.ndarray:
-    """Values <= each point, from the sorted values of the resolved bins and the counts of earlier bins."""
-    return (before[point_ids] - np.searchsorted(value_ids, point_ids, side="left")
-            + np.searchsorted(values, points, side="right"))
+def counts_le(grid: Grid, before: np.ndarray, resolved: np.ndarray, points: np.ndarray, *, strict: bool = False,
+              point_ids: np.ndarray | None = None, resolved_ids: np.ndarray | None = None) -> np.ndarray:
+    """How many values of a sample are <= (``strict``: <) each point.
+
+    ``before``: the sample's values in earlier bins, per bin; ``resolved``: the
+    sample's sorted values in (at least) the points' bins. The ids, when the
+    caller has them, save recomputing them.
+    """
+    pid = grid.ids(points) if point_ids is None else point_ids
+    rid = grid.ids(resolved) if resolved_ids is None else resolved_ids
+    side = "left" if strict else "right"
+    return (before[pid] - np.searchsorted(rid, pid, side="left")
+            + np.searchsorted(resolved, points, side=side)).astype(np.int64)
 
 
 def refine(grid: Grid, summary: Summary, n_ref: int, n_cur: int, ref_values: np.ndarray,
@@ -267,8 +275,8 @@ def refine(grid: Grid, summary: Summary, n_ref: int, n_cur: int, ref_values: np.
     points = np.concatenate((ref_values, cur_values))
     points.sort(kind="stable")
     pid = grid.ids(points)
-    cr = _counts_le(points, pid, ref_values, rid, summary.ref_before)
-    cc = _counts_le(points, pid, cur_values, cid, summary.cur_before)
+    cr = counts_le(grid, summary.ref_before, ref_values, points, point_ids=pid, resolved_ids=rid)
+    cc = counts_le(grid, summary.cur_before, cur_values, points, point_ids=pid, resolved_ids=cid)
     diff = cr / n_ref - cc / n_cur
     ks = max(summary.ks_lower, float(np.max(np.abs(diff)))) if len(diff) else summary.ks_lower
     # Wasserstein over the mixed bins: between consecutive points both CDFs are constant.

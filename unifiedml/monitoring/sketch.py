@@ -31,7 +31,7 @@ import numpy as np
 
 from unifiedml.errors import ConfigError
 from unifiedml.monitoring.columns import as_float_values
-from unifiedml.monitoring.grid import Grid
+from unifiedml.monitoring.grid import Grid, counts_le
 from unifiedml.monitoring.sources import TabularSource, gather_marked
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,6 @@ def sorted_values_in(grid: Grid, values: np.ndarray, marked: np.ndarray) -> np.n
     out = grid.select(values, marked)
     out.sort()
     return out
-
-
-def counts_le(grid: Grid, before: np.ndarray, resolved: np.ndarray, points: np.ndarray, *,
-              strict: bool = False) -> np.ndarray:
-    """How many values of a sample are <= (``strict``: <) each point.
-
-    ``before``: the sample's values in earlier bins, per bin; ``resolved``: the
-    sample's sorted values in (at least) the points' bins.
-    """
-    pid = grid.ids(points)
-    side = "left" if strict else "right"
-    return (before[pid] - np.searchsorted(grid.ids(resolved), pid, side="left")
-            + np.searchsorted(resolved, points, side=side)).astype(np.int64)
 
 
 def psi_ranks(n: int, bins: int) -> np.ndarray:
