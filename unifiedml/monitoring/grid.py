@@ -71,19 +71,27 @@ class Grid:
     def inv(self) -> float:
         return self.nbins / (self.hi - self.lo)
 
-    def position(self, x: np.ndarray) -> np.ndarray:
-        """``(x - lo) * inv + 1``: bin id plus the offset inside the bin, in bin widths (a new array)."""
-        t = np.subtract(x, self.lo)
+    def position(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(x - lo) * inv + 1``: bin id plus the offset inside the bin, in bin widths (into ``out`` if given).
+
+        The one place the binning arithmetic lives: every sample, every block,
+        goes through it, so equal values always get equal positions.
+        """
+        t = np.subtract(x, self.lo, out=out)
         t *= self.inv
         t += 1.0
         return t
 
+    def ids_from(self, t: np.ndarray, *, work: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Bin ids (into ``out``, intp) from positions ``t``; ``work`` receives the clipped positions."""
+        np.clip(t, 0.0, float(self.nbins + 1), out=work)
+        np.copyto(out, work, casting="unsafe")  # truncation = floor here (work >= 0)
+        return out
+
     def ids(self, x: np.ndarray) -> np.ndarray:
         """Bin id of each value (intp)."""
-        return self._ids(self.position(x))
-
-    def _ids(self, t: np.ndarray) -> np.ndarray:
-        return np.clip(t, 0.0, float(self.nbins + 1)).astype(np.intp)
+        t = self.position(x)
+        return self.ids_from(t, work=t, out=np.empty(len(t), dtype=np.intp))
 
     # Large arrays are processed in blocks with reused scratch buffers: the temporaries stay in cache and no
     # freshly mapped memory is touched per column (page faults cost as much as the arithmetic here).
@@ -168,13 +176,8 @@ class _Scratch:
 
     def position_and_ids(self, grid: Grid, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = len(x)
-        t, work, ids = self.t[:m], self.work[:m], self.ids[:m]
-        np.subtract(x, grid.lo, out=t)
-        t *= grid.inv
-        t += 1.0
-        np.clip(t, 0.0, float(grid.nbins + 1), out=work)
-        np.copyto(ids, work, casting="unsafe")  # truncation = floor here (work >= 0)
-        return t, ids, work
+        t = grid.position(x, out=self.t[:m])
+        return t, grid.ids_from(t, work=self.work[:m], out=self.ids[:m]), self.work[:m]
 
 
 @dataclass
