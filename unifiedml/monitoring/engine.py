@@ -354,9 +354,8 @@ def check(
         if res is None or not isinstance(acc, NumericAccumulator):
             return 0.0
         n1, n2 = acc.sketch.n, acc.n
-        en = n1 * n2 / (n1 + n2)
-        d = res.summary.ks_upper
-        return en if 2.2 <= en * d * d and en * res.summary.ks_lower ** 2 < 370 else 0.0
+        slow = stats.ks_pvalue_may_be_slow(res.summary.ks_lower, res.summary.ks_upper, n1, n2)
+        return n1 * n2 / (n1 + n2) if slow else 0.0
 
     # SciPy (for p-values) is imported now, not earlier: its import is GIL-bound Python that would stall the
     # many short NumPy calls of reading and counting; here it overlaps the first columns' results, and the

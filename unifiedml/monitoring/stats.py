@@ -138,6 +138,21 @@ def _two_sided_smirnov(n: float, d: float) -> float:
     return float(2.0 * smirnov(ns, xs)[0])
 
 
+def _effective_n(n_ref: int, n_cur: int) -> float:
+    """``round(n1 n2 / (n1 + n2))``, the sample size SciPy's asymptotic two-sample KS p-value uses."""
+    m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
+    return float(np.round(m * n / (m + n)))
+
+
+def ks_pvalue_may_be_slow(lower: float, upper: float, n_ref: int, n_cur: int) -> bool:
+    """Whether a KS statistic known to lie in [lower, upper] may land in the O(n) ``2 * smirnov`` regime."""
+    if n_ref == 0 or n_cur == 0:
+        return False
+    en = _effective_n(n_ref, n_cur)
+    n_min, d_max, lo, hi = _SMIRNOV_REGIME
+    return en > n_min and lower < d_max and en * upper * upper >= lo and en * lower * lower < hi
+
+
 def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
     """Asymptotic two-sided p-value exactly as ``scipy.stats.ks_2samp`` computes it for large samples.
 
@@ -147,8 +162,7 @@ def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
     """
     if n_ref == 0 or n_cur == 0:
         return 1.0
-    m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
-    en = float(np.round(m * n / (m + n)))
+    en = _effective_n(n_ref, n_cur)
     n_min, d_max, lo, hi = _SMIRNOV_REGIME
     if en > n_min and 0.0 < statistic < d_max and lo <= en * statistic * statistic < hi:
         return float(np.clip(_two_sided_smirnov(en, statistic), 0.0, 1.0))
