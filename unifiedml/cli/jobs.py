@@ -11,7 +11,6 @@ from unifiedml.cli.common import (
     PROVIDER_OPTION,
     OutputFormat,
     emit,
-    emit_json,
     emit_table,
     fail,
     make_client,
@@ -89,7 +88,7 @@ def jobs_stop(
         job.stop()
     except Exception as exc:
         raise fail(exc) from None
-    _done({"stopping": name}, f"job {name}: stop requested", output)
+    emit({"stopping": name}, output, table=lambda: typer.echo(f"job {name}: stop requested"))
 
 
 @jobs_app.command("delete")
@@ -101,14 +100,7 @@ def jobs_delete(
         make_client(provider).provider.delete_training_job(name)
     except Exception as exc:
         raise fail(exc) from None
-    _done({"deleted": name}, f"job {name} deleted (its model, if any, stays)", output)
-
-
-def _done(data: dict[str, str], text: str, output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        emit_json(data)
-    else:
-        typer.echo(text)
+    emit({"deleted": name}, output, table=lambda: typer.echo(f"job {name} deleted (its model, if any, stays)"))
 
 
 @models_app.command("list")
@@ -158,4 +150,4 @@ def models_delete(
         make_client(provider).provider.delete_model(name)
     except Exception as exc:
         raise fail(exc) from None
-    _done({"deleted": name}, f"model {name} deleted", output)
+    emit({"deleted": name}, output, table=lambda: typer.echo(f"model {name} deleted"))

@@ -15,7 +15,6 @@ from unifiedml.cli.common import (
     PROVIDER_OPTION,
     OutputFormat,
     emit,
-    emit_json,
     emit_table,
     fail,
     make_client,
@@ -166,10 +165,7 @@ def endpoints_delete(
         make_client(provider).delete_endpoint(name)
     except Exception as exc:
         raise fail(exc) from None
-    if output is OutputFormat.json:
-        emit_json({"deleted": name})
-    else:
-        typer.echo(f"endpoint {name} deleted")
+    emit({"deleted": name}, output, table=lambda: typer.echo(f"endpoint {name} deleted"))
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
