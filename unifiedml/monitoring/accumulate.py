@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from unifiedml.monitoring.columns import as_float_values, as_strings, sum_squares
+from unifiedml.monitoring.columns import add_category_counts, as_float_values, sum_squares
 from unifiedml.monitoring.grid import BinCounts
 from unifiedml.monitoring.sketch import CategoricalSketch, NumericSketch
 from unifiedml.monitoring.stats import KS_EXACT_MAX_N
@@ -98,14 +97,9 @@ class CategoricalAccumulator:
 
     def update(self, arr: pa.Array | pa.ChunkedArray) -> None:
         """Add one batch of the column (nulls count as missing)."""
-        strings = as_strings(arr)
-        self.n_missing += strings.null_count
-        if strings.null_count == len(strings):
-            return
-        vc = pc.value_counts(pc.drop_null(strings))
-        for value, count in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
-            self.counts[value] = self.counts.get(value, 0) + count
-            self.n += count
+        counted, missing = add_category_counts(arr, self.counts)
+        self.n += counted
+        self.n_missing += missing
 
     def aligned(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Categories (reference order, then unseen ones sorted) with reference and current counts."""

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["as_float_values", "as_strings", "column_kind", "sum_squares"]
+__all__ = ["add_category_counts", "as_float_values", "as_strings", "column_kind", "sum_squares"]
 
 
 def column_kind(dtype: pa.DataType) -> str:
@@ -82,6 +82,20 @@ def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if pa.types.is_null(arr.type):
         return pc.cast(arr, pa.string())
     return pc.cast(arr, pa.string())
+
+
+def add_category_counts(arr: pa.Array | pa.ChunkedArray, counts: dict[str, int]) -> tuple[int, int]:
+    """Add ``arr``'s category counts to ``counts``; returns (values counted, values missing)."""
+    strings = as_strings(arr)
+    missing = strings.null_count
+    if missing == len(strings):
+        return 0, missing
+    vc = pc.value_counts(pc.drop_null(strings))
+    counted = 0
+    for value, count in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+        counts[value] = counts.get(value, 0) + count
+        counted += count
+    return counted, missing
 
 
 def sum_squares(x: np.ndarray, centre: float = 0.0) -> float:

@@ -18,10 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from unifiedml.errors import ConfigError
-from unifiedml.monitoring.columns import as_float_values, as_strings, column_kind, sum_squares
+from unifiedml.monitoring.columns import add_category_counts, as_float_values, column_kind, sum_squares
 from unifiedml.monitoring.grid import MAX_BINS, MIN_BINS, VALUES_PER_BIN, Grid, choose_grid
 from unifiedml.monitoring.sketch import (
     DEFAULT_BINS,
@@ -74,11 +73,11 @@ def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -
     counts: dict[str, int] = {}
     n_missing = 0
     for chunk in chunks:
-        strings = as_strings(chunk)
-        n_missing += strings.null_count
-        vc = pc.value_counts(pc.drop_null(strings))
-        for value, count in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
-            counts[value] = counts.get(value, 0) + count
+        n_missing += add_category_counts(chunk, counts)[1]
+    return _categorical(name, arrow_type, counts, n_missing)
+
+
+def _categorical(name: str, arrow_type: str, counts: dict[str, int], n_missing: int) -> CategoricalSketch:
     cats = sorted(counts)
     arr = np.asarray([counts[c] for c in cats], dtype=np.int64)
     return CategoricalSketch(name, arrow_type, int(arr.sum()), n_missing, cats, arr)
@@ -163,7 +162,8 @@ def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, wo
     nbins = int(np.clip((src.num_rows or 0) // VALUES_PER_BIN, MIN_BINS, MAX_BINS)) if exact else None
     numeric = {c: _NumericStream(c, str(src.schema.field(c).type), nbins)
                for c, k in kinds.items() if k != "categorical"}
-    categorical: dict[str, list[pa.Array]] = {c: [] for c, k in kinds.items() if k == "categorical"}
+    categorical: dict[str, dict[str, int]] = {c: {} for c, k in kinds.items() if k == "categorical"}
+    cat_missing = dict.fromkeys(categorical, 0)
     n_rows = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, group in enumerate(src.column_groups(list(kinds))):
@@ -174,7 +174,7 @@ def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, wo
                     n_rows += batch.num_rows
                 list(pool.map(lambda c, b=batch: numeric[c].add(b.column(c)), nums))
                 for c in cats:
-                    categorical[c].append(pc.value_counts(as_strings(batch.column(c))))
+                    cat_missing[c] += add_category_counts(batch.column(c), categorical[c])[1]
     fingerprint = src.fingerprint()
     columns: dict[str, ColumnSketch] = {}
     for name in kinds:
@@ -184,20 +184,9 @@ def _streamed_sketch(src: TabularSource, kinds: dict[str, str], *, bins: int, wo
             at = ValuesOnDisk(src, name, fingerprint) if exact else None
             columns[name] = numeric[name].finish(bins, values_at=at)
         else:
-            columns[name] = _categorical_from_value_counts(name, str(src.schema.field(name).type),
-                                                           categorical[name])
+            columns[name] = _categorical(name, str(src.schema.field(name).type), categorical[name],
+                                         cat_missing[name])
     return ReferenceSketch(columns=columns, n_rows=n_rows, source=src.description, bins=bins, skipped=skipped)
-
-
-def _categorical_from_value_counts(name: str, arrow_type: str, parts: list[pa.StructArray]) -> CategoricalSketch:
-    counts: dict[str | None, int] = {}
-    for vc in parts:
-        for value, count in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
-            counts[value] = counts.get(value, 0) + count
-    n_missing = counts.pop(None, 0)
-    cats = sorted(c for c in counts if c is not None)
-    arr = np.asarray([counts[c] for c in cats], dtype=np.int64)
-    return CategoricalSketch(name, arrow_type, int(arr.sum()), n_missing, cats, arr)
 
 
 def build_sketch(
