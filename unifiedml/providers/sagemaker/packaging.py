@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import logging
 import tarfile
@@ -24,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
-from unifiedml.providers.content import content_hash, data_files
+from unifiedml.providers.content import (
+    builtin_module_files,
+    content_hash,
+    data_files,
+    job_source,
+    runtime_files,
+    source_files,
+)
 from unifiedml.providers.sagemaker.errors import call
 from unifiedml.providers.sagemaker.naming import s3_join
 from unifiedml.specs import TrainingSpec
@@ -33,17 +39,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SourceArchive", "build_source_archive", "check_s3_uri", "upload_data", "upload_if_absent"]
 
-_SKIP_DIRS = {
-    "__pycache__",
-    ".git",
-    ".venv",
-    "venv",
-    ".unifiedml",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-}
-_MAX_SOURCE_BYTES = 200 * 1024 * 1024
 LAUNCHER = "_unifiedml_entry.py"
 
 
@@ -62,66 +57,24 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def build_source_archive(spec: TrainingSpec, *, cwd: Path | None = None) -> SourceArchive:
     """Build ``sourcedir.tar.gz`` for ``spec``; raises ConfigError naming the field for missing paths."""
-    base = cwd or Path.cwd()
-    source_dir = Path(spec.source_dir).expanduser() if spec.source_dir else None
-    if source_dir is not None:
-        source_dir = (base / source_dir).resolve() if not source_dir.is_absolute() else source_dir
-        if not source_dir.is_dir():
-            raise ConfigError(
-                f"{str(source_dir)!r} is not a directory", field="source_dir", provider="sagemaker"
-            )
+    source = job_source(spec, cwd=cwd, provider="sagemaker")
+    root = source.root
     files: dict[str, bytes] = {}
-    if spec.entry_point:
-        script = Path(spec.entry_point).expanduser()
-        if not script.is_absolute():
-            script = (source_dir or base) / script
-        if not script.is_file():
-            raise ConfigError(
-                f"the entry point {str(script)!r} does not exist", field="entry_point", provider="sagemaker"
-            )
-        script = script.resolve()
-        root = source_dir or script.parent
-        try:
-            program = str(script.relative_to(root))
-        except ValueError as exc:
-            raise ConfigError(
-                "the entry point must be inside source_dir", field="entry_point", provider="sagemaker"
-            ) from exc
+    if source.program is not None:
+        program = source.program
     else:
-        root = source_dir or base
         program = LAUNCHER
         files[LAUNCHER] = (
             "import runpy, sys\n"
             f"sys.argv[0] = {spec.module!r}\n"
             f"runpy.run_module({spec.module!r}, run_name='__main__', alter_sys=True)\n"
         ).encode()
-        if str(spec.module).startswith("unifiedml."):
-            # A built-in trainer: ship its module (it depends only on the runtime contract).
-            found = importlib.util.find_spec(str(spec.module))
-            if found is None or not found.origin:
-                raise ConfigError(f"no module named {spec.module!r}", field="module", provider="sagemaker")
-            parts = str(spec.module).split(".")
-            for i in range(2, len(parts)):
-                files.setdefault("/".join(parts[:i]) + "/__init__.py", b"")
-            files["/".join(parts) + ".py"] = Path(found.origin).read_bytes()
-    total = 0
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
-            continue
-        data = path.read_bytes()
-        total += len(data)
-        if total > _MAX_SOURCE_BYTES:
-            raise ConfigError(
-                f"{str(root)!r} holds more than {_MAX_SOURCE_BYTES >> 20} MiB",
-                field="source_dir",
-                provider="sagemaker",
-                hint="keep data out of the source folder: pass it as an input channel",
-            )
+        # A built-in trainer: ship its module (it depends only on the runtime contract).
+        files.update(builtin_module_files(str(spec.module), provider="sagemaker"))
+    for rel, data in source_files(root, provider="sagemaker",
+                                  hint="keep data out of the source folder: pass it as an input channel"):
         files[str(rel)] = data
-    runtime = importlib.util.find_spec("unifiedml.runtime")
-    files["unifiedml/__init__.py"] = b""
-    files["unifiedml/runtime.py"] = Path(runtime.origin).read_bytes() if runtime and runtime.origin else b""
+    files.update(runtime_files())
     if spec.requirements is not None:
         if isinstance(spec.requirements, list):
             files["requirements.txt"] = ("\n".join(spec.requirements) + "\n").encode()

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import logging
 import tarfile
@@ -25,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from unifiedml.errors import ConfigError, NotFound
-from unifiedml.providers.content import content_hash, data_files
+from unifiedml.providers.content import (
+    builtin_module_files,
+    content_hash,
+    data_files,
+    job_source,
+    runtime_files,
+    source_files,
+)
 from unifiedml.providers.vertex.errors import PROVIDER, call
 from unifiedml.providers.vertex.naming import gcs_join
 from unifiedml.specs import TrainingSpec
@@ -37,8 +43,6 @@ __all__ = ["PACKAGE_MODULE", "TrainingPackage", "build_package", "check_gcs_uri"
 
 PACKAGE_MODULE = "unifiedml_job._entry"
 _DIST = "unifiedml-job-0.0.0"
-_SKIP_DIRS = {"__pycache__", ".git", ".venv", "venv", ".unifiedml", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-_MAX_SOURCE_BYTES = 200 * 1024 * 1024
 
 _SETUP = """from setuptools import setup
 
@@ -84,51 +88,18 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def build_package(spec: TrainingSpec, *, cwd: Path | None = None) -> TrainingPackage:
     """Build the sdist for ``spec``; ConfigError naming ``entry_point``/``source_dir``/``requirements``."""
-    base = cwd or Path.cwd()
-    source_dir = Path(spec.source_dir).expanduser() if spec.source_dir else None
-    if source_dir is not None:
-        source_dir = source_dir if source_dir.is_absolute() else (base / source_dir).resolve()
-        if not source_dir.is_dir():
-            raise ConfigError(f"{str(source_dir)!r} is not a directory", field="source_dir", provider=PROVIDER)
+    source = job_source(spec, cwd=cwd, provider=PROVIDER)
+    root = source.root
     files: dict[str, bytes] = {}
     module = None
-    program = ""
-    if spec.entry_point:
-        script = Path(spec.entry_point).expanduser()
-        if not script.is_absolute():
-            script = (source_dir or base) / script
-        if not script.is_file():
-            raise ConfigError(f"the entry point {str(script)!r} does not exist", field="entry_point",
-                              provider=PROVIDER)
-        script = script.resolve()
-        root = source_dir or script.parent
-        try:
-            program = str(script.relative_to(root))
-        except ValueError as exc:
-            raise ConfigError("the entry point must be inside source_dir", field="entry_point",
-                              provider=PROVIDER) from exc
-    else:
-        root = source_dir or base
+    program = source.program or ""
+    if source.program is None:
         module = str(spec.module)
-        if module.startswith("unifiedml."):
-            # A built-in trainer: ship its module (it depends only on the runtime contract).
-            found = importlib.util.find_spec(module)
-            if found is None or not found.origin:
-                raise ConfigError(f"no module named {module!r}", field="module", provider=PROVIDER)
-            parts = module.split(".")
-            for i in range(2, len(parts)):
-                files["unifiedml_job/" + "/".join(parts[:i]) + "/__init__.py"] = b""
-            files["unifiedml_job/" + "/".join(parts) + ".py"] = Path(found.origin).read_bytes()
-    total = 0
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in _SKIP_DIRS for part in rel.parts) or not path.is_file():
-            continue
-        data = path.read_bytes()
-        total += len(data)
-        if total > _MAX_SOURCE_BYTES:
-            raise ConfigError(f"{str(root)!r} holds more than {_MAX_SOURCE_BYTES >> 20} MiB", field="source_dir",
-                              provider=PROVIDER, hint="keep data out of the source folder: pass it as an input")
+        # A built-in trainer: ship its module (it depends only on the runtime contract).
+        for rel, data in builtin_module_files(module, provider=PROVIDER).items():
+            files["unifiedml_job/" + rel] = data
+    for rel, data in source_files(root, provider=PROVIDER,
+                                  hint="keep data out of the source folder: pass it as an input"):
         files.setdefault(f"unifiedml_job/{rel}", data)
     requires: list[str] = []
     if isinstance(spec.requirements, list):
@@ -140,9 +111,7 @@ def build_package(spec: TrainingSpec, *, cwd: Path | None = None) -> TrainingPac
             raise ConfigError(f"the requirements file {str(req)!r} does not exist", field="requirements",
                               provider=PROVIDER)
         requires = [ln.strip() for ln in req.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    runtime = importlib.util.find_spec("unifiedml.runtime")
-    files["unifiedml/__init__.py"] = b""
-    files["unifiedml/runtime.py"] = Path(runtime.origin).read_bytes() if runtime and runtime.origin else b""
+    files.update(runtime_files())
     files.setdefault("unifiedml_job/__init__.py", b"")
     files["unifiedml_job/_entry.py"] = _ENTRY.format(program=program, module=module).encode()
     files["setup.py"] = _SETUP.format(requires=requires).encode()
