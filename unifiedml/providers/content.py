@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from unifiedml.errors import ConfigError
-from unifiedml.specs import TrainingSpec
+from unifiedml.specs import DataRef, TrainingSpec
 
-__all__ = ["JobSource", "builtin_module_files", "content_hash", "data_files", "job_source", "runtime_files",
-           "source_files"]
+__all__ = ["JobSource", "builtin_module_files", "content_hash", "data_files", "job_source", "resolve_inputs",
+           "runtime_files", "source_files"]
 
 #: Folders never shipped with a job's source.
 SKIP_DIRS = frozenset({"__pycache__", ".git", ".venv", "venv", ".unifiedml", ".mypy_cache", ".pytest_cache",
@@ -116,3 +116,27 @@ def data_files(path: Path) -> list[tuple[Path, str]]:
     if path.is_file():
         return [(path, path.name)]
     return [(item, str(item.relative_to(path))) for item in sorted(p for p in path.rglob("*") if p.is_file())]
+
+
+def resolve_inputs(inputs: Mapping[str, DataRef], *, field: str, scheme: str, platform: str, provider: str,
+                   check_remote: Callable[[str, str], None]) -> dict[str, tuple[str, Path | None]]:
+    """Check every input before any upload or create: local paths exist, remote URIs hold objects.
+
+    Returns channel -> (remote URI, None) or ("", local path). ``check_remote(uri, field)``
+    raises for a ``scheme://`` URI that holds nothing; any other scheme is a ConfigError.
+    """
+    out: dict[str, tuple[str, Path | None]] = {}
+    for channel, ref in inputs.items():
+        where = f"{field}.{channel}" if channel else field
+        if ref.is_local:
+            path = ref.local_path().resolve()
+            if not path.exists():
+                raise ConfigError(f"{str(path)!r} does not exist", field=where, provider=provider)
+            out[channel] = ("", path)
+        elif ref.scheme == scheme:
+            check_remote(ref.uri, where)
+            out[channel] = (ref.uri, None)
+        else:
+            raise ConfigError(f"{platform} reads {scheme}:// URIs or local paths, not {ref.uri!r}", field=where,
+                              provider=provider)
+    return out

@@ -38,6 +38,7 @@ from unifiedml._lazy import require
 from unifiedml._ops import Backoff
 from unifiedml.errors import AlreadyExists, ConfigError, NotFound, ProviderError
 from unifiedml.providers.base import TAG_PROJECT, Capability, Provider, ProviderSettings
+from unifiedml.providers.content import resolve_inputs
 from unifiedml.providers.sagemaker import images, naming, packaging
 from unifiedml.providers.sagemaker.errors import PROVIDER, call, client_config, translate
 from unifiedml.resources import AutoMLJob, Candidate, Endpoint, Model, Prediction, Status, TrainingJob
@@ -255,25 +256,10 @@ class SageMakerProvider(Provider):
         self, inputs: dict[str, DataRef], *, field: str
     ) -> dict[str, tuple[str, Path | None]]:
         """Check every input before any upload or create: local paths exist, S3 URIs hold objects."""
-        out: dict[str, tuple[str, Path | None]] = {}
-        s3 = self.client("s3")
-        for channel, ref in inputs.items():
-            where = f"{field}.{channel}" if channel else field
-            if ref.is_local:
-                path = ref.local_path().resolve()
-                if not path.exists():
-                    raise ConfigError(f"{str(path)!r} does not exist", field=where, provider=PROVIDER)
-                out[channel] = ("", path)
-            elif ref.scheme == "s3":
-                packaging.check_s3_uri(s3, ref.uri, field=where)
-                out[channel] = (ref.uri, None)
-            else:
-                raise ConfigError(
-                    f"SageMaker reads s3:// URIs or local paths, not {ref.uri!r}",
-                    field=where,
-                    provider=PROVIDER,
-                )
-        return out
+        return resolve_inputs(
+            inputs, field=field, scheme="s3", platform="SageMaker", provider=PROVIDER,
+            check_remote=lambda uri, where: packaging.check_s3_uri(self.client("s3"), uri, field=where),
+        )
 
     def _upload_inputs(self, resolved: dict[str, tuple[str, Path | None]]) -> dict[str, str]:
         s3 = self.client("s3")

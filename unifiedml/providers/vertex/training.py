@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from unifiedml.errors import ConfigError, NotFound
+from unifiedml.errors import NotFound
 from unifiedml.providers.base import TAG_PROJECT, Capability
+from unifiedml.providers.content import resolve_inputs
 from unifiedml.providers.vertex import images, naming, packaging
 from unifiedml.providers.vertex.common import (
     _STATE,
@@ -38,21 +39,10 @@ class TrainingMixin:
     # -- training -------------------------------------------------------------------------
     def _resolve_inputs(self, inputs: dict[str, DataRef], *, field: str) -> dict[str, tuple[str, Path | None]]:
         """Check every input before any upload or create: local paths exist, gs:// URIs hold objects."""
-        out: dict[str, tuple[str, Path | None]] = {}
-        for channel, ref in inputs.items():
-            where = f"{field}.{channel}" if channel else field
-            if ref.is_local:
-                path = ref.local_path().resolve()
-                if not path.exists():
-                    raise ConfigError(f"{str(path)!r} does not exist", field=where, provider=PROVIDER)
-                out[channel] = ("", path)
-            elif ref.scheme == "gs":
-                packaging.check_gcs_uri(self.client("storage"), ref.uri, field=where)
-                out[channel] = (ref.uri, None)
-            else:
-                raise ConfigError(f"Vertex AI reads gs:// URIs or local paths, not {ref.uri!r}", field=where,
-                                  provider=PROVIDER)
-        return out
+        return resolve_inputs(
+            inputs, field=field, scheme="gs", platform="Vertex AI", provider=PROVIDER,
+            check_remote=lambda uri, where: packaging.check_gcs_uri(self.client("storage"), uri, field=where),
+        )
 
     def _upload_inputs(self, resolved: dict[str, tuple[str, Path | None]], *, files: bool = False) -> dict[str, str]:
         """gs:// locations of the inputs: folders (channels are folders everywhere), or files when ``files``."""
