@@ -37,7 +37,9 @@ def _train(client: Client, tmp_path: Path, name: str | None = None):
 
 
 def test_training_job_passes_through_in_progress_and_streams_logs(aws: AwsEmulator, tmp_path: Path) -> None:
-    aws.configure(training_delay=0.5)
+    # Long enough that train()'s own calls (upload, create, describe) finish inside it on a loaded machine:
+    # with 0.5 s a busy CI run once saw the job already completed when train() returned.
+    aws.configure(training_delay=2.0)
     client = sagemaker_client(aws)
     job = client.train(TrainingSpec(entry_point=str(_script(tmp_path)), inputs={"train": str(PENGUINS)}))
     assert job.status in (Status.PENDING, Status.RUNNING)
