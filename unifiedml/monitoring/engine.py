@@ -129,8 +129,9 @@ def _numeric_result(acc: NumericAccumulator, res: _Resolved) -> _Result:
         notes.append(f"approximated: KS statistic is between {summary.ks_lower:.6g} and {summary.ks_upper:.6g} "
                      f"(reported: the lower bound) and Wasserstein is interpolated in "
                      f"{int(summary.mixed.sum())} grid bins where the CDFs may cross, because {why}")
-    small = acc.current_values()
-    if small is not None and sk.keeps_values and max(n1, n2) <= stats.KS_EXACT_MAX_N:
+    # SciPy's exact distribution for small samples (only then are the current values gathered into one array)
+    small = acc.current_values() if sk.keeps_values and max(n1, n2) <= stats.KS_EXACT_MAX_N else None
+    if small is not None:
         d, p = stats.ks_exact_small(sk.values(), small)
     else:
         p = stats.ks_pvalue(d, n1, n2)

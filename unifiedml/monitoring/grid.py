@@ -31,11 +31,14 @@ Where a bin is resolved exactly (:func:`refine`):
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BinCounts", "Grid", "Refined", "Summary", "choose_grid", "counts_le", "refine", "summarize"]
+__all__ = ["BinCounts", "Grid", "Refined", "Summary", "Values", "as_chunks", "choose_grid", "counts_le", "refine",
+           "summarize"]
 
 #: Interior bins for exact sketches: about 16 reference values per bin, at most 65,534 (ids fit in uint16).
 MAX_BINS = 65_534
@@ -48,6 +51,24 @@ TAIL_QUANTILE = 0.001
 _SAMPLE = 65_536
 #: Values per block in :meth:`Grid.count` / :meth:`Grid.select` (three float64/intp scratch arrays of 1 MiB).
 BLOCK = 1 << 17
+
+
+#: One column's values: a single array, or the chunks it arrived in (kept as views instead of concatenated:
+#: a fresh copy of a 1M-row column is 8 MB of memory to fault in, which costs more than counting it).
+Values = np.ndarray | Sequence[np.ndarray]
+
+
+def as_chunks(values: Values) -> list[np.ndarray]:
+    """``values`` as a list of arrays (a single array becomes a list of one)."""
+    return [values] if isinstance(values, np.ndarray) else list(values)
+
+
+def _blocks(values: Values) -> Iterator[np.ndarray]:
+    """Consecutive pieces of at most :data:`BLOCK` values, chunk by chunk."""
+    for chunk in as_chunks(values):
+        for start in range(0, len(chunk), BLOCK):
+            yield chunk[start : start + BLOCK]
+
 
 
 @dataclass(frozen=True)
@@ -96,34 +117,34 @@ class Grid:
     # Large arrays are processed in blocks with reused scratch buffers: the temporaries stay in cache and no
     # freshly mapped memory is touched per column (page faults cost as much as the arithmetic here).
 
-    def count(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def count(self, x: Values) -> tuple[np.ndarray, np.ndarray]:
         """Per-bin count and per-bin sum of the distance (in widths) from each value to its bin's right edge.
 
-        For the underflow bin the distance is to ``lo``; for the overflow bin it
-        is taken to ``hi + width`` (see :meth:`BinCounts.overflow_excess`).
+        ``x``: one array or a sequence of chunks. For the underflow bin the
+        distance is to ``lo``; for the overflow bin it is taken to
+        ``hi + width`` (see :meth:`BinCounts.overflow_excess`).
         """
         counts = np.zeros(self.size, dtype=np.int64)
         rest = np.zeros(self.size, dtype=np.float64)
-        scratch = _Scratch(min(len(x), BLOCK))
-        for start in range(0, len(x), BLOCK):
-            t, ids, work = scratch.position_and_ids(self, x[start : start + BLOCK])
+        scratch = _scratch()
+        for block in _blocks(x):
+            t, ids, work = scratch.position_and_ids(self, block)
             np.subtract(ids, t, out=work)
             work += 1.0
             counts += np.bincount(ids, minlength=self.size)
             rest += np.bincount(ids, weights=work, minlength=self.size)
         return counts, rest
 
-    def select(self, x: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    def select(self, x: Values, marked: np.ndarray) -> np.ndarray:
         """The values whose bin is marked (``marked``: bool per bin), in their original order."""
-        if len(x) <= BLOCK:
+        if isinstance(x, np.ndarray) and len(x) <= BLOCK:
             return x[marked[self.ids(x)]]
-        scratch = _Scratch(BLOCK)
+        scratch = _scratch()
         parts = []
-        for start in range(0, len(x), BLOCK):
-            block = x[start : start + BLOCK]
+        for block in _blocks(x):
             _, ids, _ = scratch.position_and_ids(self, block)
             parts.append(block[marked[ids]])
-        return np.concatenate(parts)
+        return np.concatenate(parts) if parts else np.empty(0)
 
     def left_edge(self, ids: np.ndarray) -> np.ndarray:
         """Left edge of bins 1..nbins+1 (bin 0 has none: -inf)."""
@@ -137,25 +158,28 @@ class Grid:
         return {"lo": self.lo, "hi": self.hi, "nbins": self.nbins}
 
 
-def choose_grid(values: np.ndarray, *, nbins: int | None = None, keep_values: bool = True) -> Grid:
-    """A grid for a reference column: bins between its 0.1 % and 99.9 % quantiles (from a sample).
+def choose_grid(values: Values, *, nbins: int | None = None, keep_values: bool = True) -> Grid:
+    """A grid for a reference column (one array or chunks): bins between its 0.1 % and 99.9 % quantiles.
 
-    The choice only affects speed, never results: values outside the range go
-    to the under/overflow bins, which are resolved exactly like any other.
+    The quantiles come from a sample. The choice only affects speed, never
+    results: values outside the range go to the under/overflow bins, which are
+    resolved exactly like any other.
     """
-    n = len(values)
+    chunks = as_chunks(values)
+    n = sum(len(c) for c in chunks)
     if nbins is None:
         nbins = int(np.clip(n // VALUES_PER_BIN, MIN_BINS, MAX_BINS)) if keep_values else APPROX_BINS
     lo = hi = math.nan
     if n:
         step = max(1, n // _SAMPLE)
-        sample = np.array(values[::step], dtype=np.float64)
+        sample = np.concatenate([c[::step] for c in chunks]).astype(np.float64, copy=False)
         k_lo = int(TAIL_QUANTILE * (len(sample) - 1))
         k_hi = math.ceil((1.0 - TAIL_QUANTILE) * (len(sample) - 1))
         part = np.partition(sample, [k_lo, k_hi])
         lo, hi = float(part[k_lo]), float(part[k_hi])
         if not hi > lo:
-            lo, hi = float(np.min(values)), float(np.max(values))
+            lo = min(float(np.min(c)) for c in chunks if len(c))
+            hi = max(float(np.max(c)) for c in chunks if len(c))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         lo, hi = 0.0, 1.0
     if not hi > lo:
@@ -166,8 +190,24 @@ def choose_grid(values: np.ndarray, *, nbins: int | None = None, keep_values: bo
     return Grid(lo=lo, hi=hi, nbins=nbins)
 
 
+_local = threading.local()
+
+
+def _scratch() -> _Scratch:
+    """This thread's block buffers, allocated once per thread and reused by every pass.
+
+    Fresh buffers per call were page-faulted in again and again (the allocator
+    hands large blocks back to the kernel when they are freed), which cost more
+    than the arithmetic on them.
+    """
+    scratch = getattr(_local, "scratch", None)
+    if scratch is None:
+        scratch = _local.scratch = _Scratch(BLOCK)
+    return scratch
+
+
 class _Scratch:
-    """Reusable per-call buffers for blocked passes over a column."""
+    """Buffers for blocked passes over a column (one set per thread, see :func:`_scratch`)."""
 
     def __init__(self, size: int) -> None:
         self.t = np.empty(size, dtype=np.float64)

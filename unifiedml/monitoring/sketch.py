@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from unifiedml.errors import ConfigError
 from unifiedml.monitoring.columns import as_float_values
-from unifiedml.monitoring.grid import Grid, counts_le
+from unifiedml.monitoring.grid import Grid, Values, counts_le
 from unifiedml.monitoring.sources import TabularSource, gather_marked
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ SKETCH_FORMAT = 2
 DEFAULT_BINS = 10
 
 
-def sorted_values_in(grid: Grid, values: np.ndarray, marked: np.ndarray) -> np.ndarray:
+def sorted_values_in(grid: Grid, values: Values, marked: np.ndarray) -> np.ndarray:
     """The values whose grid bin is marked (``marked``: bool per bin), sorted."""
     out = grid.select(values, marked)
     out.sort()
@@ -124,7 +125,9 @@ class NumericSketch:
     psi_edges: np.ndarray | None
     #: Reference counts in the PSI/JS bins: below the minimum, [min, e1], (e1, e2], ..., above the maximum.
     psi_counts: np.ndarray | None
-    raw: np.ndarray | None = None
+    #: The reference values when held: chunks (views of the data they were sketched from, or one
+    #: memory-mapped array of a saved sketch), in storage order.
+    raw: list[np.ndarray] | None = None
     values_at: ValuesOnDisk | None = None
     psi_bins: int = 10
     kind: str = "numeric"
@@ -144,7 +147,7 @@ class NumericSketch:
             return
         mask = self.psi_marked()
         if self.raw is not None:
-            self.settle_psi(sorted_values_in(self.grid, np.asarray(self.raw), mask))
+            self.settle_psi(sorted_values_in(self.grid, self.raw, mask))
         elif self.values_at is not None:
             self.values_at.verify()
             found = gather_marked(self.values_at.source, {self.name: (self.grid, mask)}, workers=1)
@@ -168,7 +171,7 @@ class NumericSketch:
     def values(self) -> np.ndarray:
         """The reference values (exact sketches only; in storage order, not sorted). May read the source."""
         if self.raw is not None:
-            return np.asarray(self.raw)
+            return np.concatenate(self.raw) if self.raw else np.empty(0)
         if self.values_at is not None:
             self.values_at.verify()
             parts = [as_float_values(b.column(self.name))[0] for b in self.values_at.source.batches([self.name])]
@@ -246,9 +249,12 @@ class ReferenceSketch:
                 np.save(out / f"{stem}-counts.npy", np.asarray(col.counts))
                 np.save(out / f"{stem}-rest.npy", np.asarray(col.rest))
                 if col.raw is not None:
-                    np.save(out / f"{stem}-values.npy", np.asarray(col.raw))
+                    _write_values(col, col.raw, out / f"{stem}-values.npy")
                 elif col.values_at is not None:
-                    _write_values(col, out / f"{stem}-values.npy")
+                    col.values_at.verify()
+                    _write_values(col, (as_float_values(batch.column(col.name))[0]
+                                        for batch in col.values_at.source.batches([col.name])),
+                                  out / f"{stem}-values.npy")
                 entry.update(file=stem, exact=col.exact, mean=col.mean, std=col.std, grid=col.grid.to_json(),
                              minimum=col.minimum, maximum=col.maximum,
                              psi_edges=np.asarray(col.psi_edges).tolist(),
@@ -275,7 +281,7 @@ class ReferenceSketch:
             if not isinstance(col, NumericSketch):
                 continue
             if col.raw is not None:
-                out[name] = sorted_values_in(col.grid, np.asarray(col.raw), mask)
+                out[name] = sorted_values_in(col.grid, col.raw, mask)
             elif col.values_at is not None:
                 col.values_at.verify()
                 src = col.values_at.source
@@ -309,7 +315,7 @@ class ReferenceSketch:
                     psi_edges=np.asarray(entry["psi_edges"], dtype=np.float64),
                     psi_counts=np.asarray(entry["psi_counts"], dtype=np.int64),
                     psi_bins=meta["bins"],
-                    raw=np.load(values, mmap_mode="r") if values.exists() else None,
+                    raw=[np.load(values, mmap_mode="r")] if values.exists() else None,
                 )
             else:
                 columns[entry["name"]] = CategoricalSketch(
@@ -321,18 +327,18 @@ class ReferenceSketch:
                    created_at=meta["created_at"], skipped=meta.get("skipped", {}))
 
 
-def _write_values(col: NumericSketch, path: Path) -> None:
-    """Stream a column's values from its source into an .npy file (memory bounded by one batch)."""
-    assert col.values_at is not None
-    col.values_at.verify()
+def _write_values(col: NumericSketch, chunks: Iterable[np.ndarray], path: Path) -> None:
+    """Write a column's values, chunk by chunk, into an .npy file (memory bounded by one chunk)."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(col.n,))
     at = 0
-    for batch in col.values_at.source.batches([col.name]):
-        values, _ = as_float_values(batch.column(col.name))
+    for values in chunks:
+        if at + len(values) > col.n:
+            at += len(values)
+            break
         out[at : at + len(values)] = values
         at += len(values)
     if at != col.n:
-        raise ConfigError(f"the reference {col.values_at.source.description} changed while it was saved",
-                          field="reference")
+        source = col.values_at.source.description if col.values_at is not None else "data"
+        raise ConfigError(f"the reference {source} changed while it was saved", field="reference")
     out.flush()
     del out

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from unifiedml.errors import ConfigError
 from unifiedml.monitoring.columns import add_category_counts, as_float_values, column_kind, sum_squares
-from unifiedml.monitoring.grid import MAX_BINS, MIN_BINS, VALUES_PER_BIN, Grid, choose_grid
+from unifiedml.monitoring.grid import MAX_BINS, MIN_BINS, VALUES_PER_BIN, Grid, Values, as_chunks, choose_grid
 from unifiedml.monitoring.sketch import (
     DEFAULT_BINS,
     CategoricalSketch,
@@ -43,29 +43,33 @@ __all__ = ["EXACT_BUDGET_BYTES", "build_sketch", "categorical_sketch", "numeric_
 EXACT_BUDGET_BYTES = 2 << 30
 
 
-def _psi_edges(grid: Grid, counts: np.ndarray, values: np.ndarray, bins: int
+def _psi_edges(grid: Grid, counts: np.ndarray, values: Values, bins: int
                ) -> tuple[float, np.ndarray, np.ndarray]:
     """:func:`_psi_from_picked` from the values in memory (only the rank-holding bins are sorted)."""
     return psi_from_picked(grid, counts, sorted_values_in(grid, values, psi_rank_bins(grid, counts, bins)),
                             bins)
 
 
-def numeric_sketch(name: str, arrow_type: str, values: np.ndarray, n_missing: int, *, exact: bool,
+def numeric_sketch(name: str, arrow_type: str, values: Values, n_missing: int, *, exact: bool,
                    bins: int = DEFAULT_BINS, nbins: int | None = None) -> NumericSketch:
-    """Sketch one numeric column from its non-missing, finite values (not modified; kept when ``exact``)."""
-    n = len(values)
-    grid = choose_grid(values, nbins=nbins, keep_values=exact)
+    """Sketch one numeric column from its non-missing, finite values (one array or chunks; not modified).
+
+    ``exact``: the values are kept (as given: chunks stay views, nothing is copied).
+    """
+    chunks = [c for c in as_chunks(values) if len(c)]
+    n = sum(len(c) for c in chunks)
+    grid = choose_grid(chunks, nbins=nbins, keep_values=exact)
     if n == 0:
         z = np.zeros(grid.size)
         return NumericSketch(name, arrow_type, 0, n_missing, exact, grid, z.astype(np.int64), z, 0.0, 0.0,
                              None, None, np.empty(0), np.zeros(0, dtype=np.int64),
-                             np.empty(0) if exact else None)
-    counts, rest = grid.count(values)
-    minimum, edges, psi_counts = _psi_edges(grid, counts, values, bins)
-    mean = float(np.mean(values))
-    std = math.sqrt(max(sum_squares(values, mean) / n, 0.0))
+                             [] if exact else None)
+    counts, rest = grid.count(chunks)
+    minimum, edges, psi_counts = _psi_edges(grid, counts, chunks, bins)
+    mean = sum(float(c.sum()) for c in chunks) / n
+    std = math.sqrt(max(sum(sum_squares(c, mean) for c in chunks) / n, 0.0))
     return NumericSketch(name, arrow_type, n, n_missing, exact, grid, counts, rest, mean, std,
-                         minimum, float(edges[-1]), edges, psi_counts, values if exact else None, psi_bins=bins)
+                         minimum, float(edges[-1]), edges, psi_counts, chunks if exact else None, psi_bins=bins)
 
 
 def categorical_sketch(name: str, arrow_type: str, chunks: Sequence[pa.Array]) -> CategoricalSketch:
@@ -255,10 +259,11 @@ def build_sketch(
         parts = chunks.pop(name)
         if kinds[name] == "categorical":
             return categorical_sketch(name, str(dtype), parts)
-        arr = pa.chunked_array(parts, type=dtype) if parts else pa.chunked_array([], type=pa.float64())
-        values, n_missing = as_float_values(arr)
-        del arr, parts
-        return numeric_sketch(name, str(dtype), values, n_missing, exact=keep, bins=bins)
+        # chunk by chunk: float64 chunks without missing values stay zero-copy views of the table
+        converted = [as_float_values(part) for part in parts]
+        n_missing = sum(missing for _, missing in converted)
+        return numeric_sketch(name, str(dtype), [values for values, _ in converted], n_missing, exact=keep,
+                              bins=bins)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_one, wanted))
