@@ -358,10 +358,6 @@ def check(
         slow = stats.ks_pvalue_may_be_slow(res.summary.ks_lower, res.summary.ks_upper, n1, n2)
         return n1 * n2 / (n1 + n2) if slow else 0.0
 
-    # SciPy (for p-values) is imported now, not earlier: its import is GIL-bound Python that would stall the
-    # many short NumPy calls of reading and counting; here it overlaps the first columns' results, and the
-    # GIL-free O(n) smirnov sums scheduled first.
-    stats.warm_scipy()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for feature in pool.map(_finish, sorted(accumulators, key=_expected_cost, reverse=True)):
             features[feature.name] = feature
