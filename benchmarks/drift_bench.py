@@ -6,6 +6,12 @@ their frequencies. Every tool runs in its own process, so "whole process"
 wall time and peak RSS (the worker's own ru_maxrss) include interpreter start, imports and
 reading the Parquet files; "compute" is the tool's own call, timed inside.
 
+Like for like: Evidently, NannyML and the NumPy baseline get both files read
+into memory before their timer starts, and so does ``unifiedml`` (pyarrow
+tables). ``unifiedml-files`` hands unifiedml the file paths instead, so its
+compute includes reading both files (the streaming path scheduled checks use).
+The ratios printed are computed within the run.
+
     python benchmarks/drift_bench.py --rows 100000 1000000
     python benchmarks/drift_bench.py --rows 10000000 --tools unifiedml --reference-rows 1000000
 
@@ -60,9 +66,15 @@ def generate(rows: int, seed: int, shifted: bool, path: Path) -> None:
 
 # -- workers (each runs in its own process) ---------------------------------------------------
 
-def work_unifiedml(ref: str, cur: str) -> dict:
+def work_unifiedml(ref: str, cur: str, *, tables: bool = True) -> dict:
+    """``tables``: read both files first (as the baselines do with pandas) and time the check on the tables;
+    otherwise hand unifiedml the file paths, so compute includes reading them (the streaming path)."""
     from unifiedml.monitoring import build_sketch, check
 
+    if tables:
+        import pyarrow.parquet as pq
+
+        ref, cur = pq.read_table(ref), pq.read_table(cur)
     t0 = time.perf_counter()
     sketch = build_sketch(ref)
     t1 = time.perf_counter()
@@ -132,7 +144,12 @@ def work_nannyml(ref: str, cur: str) -> dict:
     return {"compute_s": dt, "rows_out": len(res.to_df())}
 
 
-WORKERS = {"unifiedml": work_unifiedml, "numpy": work_numpy, "evidently": work_evidently, "nannyml": work_nannyml}
+def work_unifiedml_files(ref: str, cur: str) -> dict:
+    return work_unifiedml(ref, cur, tables=False)
+
+
+WORKERS = {"unifiedml": work_unifiedml, "unifiedml-files": work_unifiedml_files, "numpy": work_numpy,
+           "evidently": work_evidently, "nannyml": work_nannyml}
 
 
 def run_tool(tool: str, ref: Path, cur: Path, timeout: float) -> dict:
@@ -164,7 +181,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--reference-rows", type=int, default=None, help="fixed reference size (default: = rows)")
-    ap.add_argument("--tools", nargs="+", default=["unifiedml", "numpy", "evidently", "nannyml"])
+    ap.add_argument("--tools", nargs="+", default=["unifiedml", "unifiedml-files", "numpy", "evidently", "nannyml"])
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--worker")
     ap.add_argument("--ref")
@@ -186,25 +203,34 @@ def main() -> None:
         generate(ref_rows, 1, False, ref)
         generate(rows, 2, True, cur)
         results = {t: run_tool(t, ref, cur, args.timeout) for t in args.tools}
-        uml, base = results.get("unifiedml", {}), results.get("numpy", {})
-        if "values" in uml and "values" in base:
-            diffs = {}
-            for key in ("ks_statistic", "ks_p", "wasserstein", "chi2_p"):
-                d = [abs(uml["values"][c][key] - v[key]) / max(abs(v[key]), 1e-300)
-                     for c, v in base["values"].items() if key in v and uml["values"][c].get(key) is not None]
-                diffs[key] = max(d) if d else None
-            uml["max_rel_diff_vs_scipy"] = diffs
+        base = results.get("numpy", {})
+        for uml in (r for t, r in results.items() if t.startswith("unifiedml")):
+            if "values" in uml and "values" in base:
+                diffs = {}
+                for key in ("ks_statistic", "ks_p", "wasserstein", "chi2_p"):
+                    d = [abs(uml["values"][c][key] - v[key]) / max(abs(v[key]), 1e-300)
+                         for c, v in base["values"].items() if key in v and uml["values"][c].get(key) is not None]
+                    diffs[key] = max(d) if d else None
+                uml["max_rel_diff_vs_scipy"] = diffs
         print(f"\n== {rows:,} rows (reference {ref_rows:,}) x {N_NUM + N_CAT} columns ==")
-        print(f"{'tool':10} {'compute s':>10} {'process s':>10} {'peak RSS MB':>12}  notes")
+        print(f"{'tool':15} {'compute s':>10} {'process s':>10} {'peak RSS MB':>12}  notes")
         for tool, r in results.items():
             if "error" in r:
-                print(f"{tool:10} {'-':>10} {'-':>10} {'-':>12}  ERROR: {r['error']}")
+                print(f"{tool:15} {'-':>10} {'-':>10} {'-':>12}  ERROR: {r['error']}")
                 continue
             note = ""
-            if tool == "unifiedml":
+            if tool.startswith("unifiedml"):
                 note = (f"sketch {r['sketch_s']:.2f} s + check {r['check_s']:.2f} s; "
                         f"max rel diff vs scipy {r.get('max_rel_diff_vs_scipy')}")
-            print(f"{tool:10} {r['compute_s']:10.2f} {r['wall_s']:10.2f} {r['peak_rss_mb']:12.0f}  {note}")
+            print(f"{tool:15} {r['compute_s']:10.2f} {r['wall_s']:10.2f} {r['peak_rss_mb']:12.0f}  {note}")
+        # ratios within this run: how many times faster unifiedml's compute is than each baseline's
+        for tool, r in results.items():
+            if not tool.startswith("unifiedml") or "compute_s" not in r:
+                continue
+            r["speedup"] = {b: results[b]["compute_s"] / r["compute_s"] for b in ("numpy", "evidently", "nannyml")
+                            if "compute_s" in results.get(b, {})}
+            if r["speedup"]:
+                print(f"{tool}: compute " + ", ".join(f"{v:.1f}x faster than {b}" for b, v in r["speedup"].items()))
         for r in results.values():
             r.pop("values", None)
         report.append({"rows": rows, "reference_rows": ref_rows, "results": results})
