@@ -348,8 +348,8 @@ def check(
                             exact=exact, notes=notes, histogram=hist, **base)
 
     def _expected_cost(name: str) -> float:
-        # Slowest first, so the pool is not left waiting on one long column at the end: a KS p-value in
-        # SciPy's 2 * smirnov(n, D) regime is an O(n) sum (~0.5 s at n = 500,000); the bound tells which.
+        # Slowest first, so the pool is not left waiting on one long column at the end: a KS p-value in the
+        # Smirnov regime is an O(n) sum (30-70 ms at n = 0.5-1M, more beyond); the bound tells which.
         res = resolved.get(name)
         acc = accumulators[name]
         if res is None or not isinstance(acc, NumericAccumulator):
