@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as ss
 
 from unifiedml.monitoring import check
-from unifiedml.monitoring.grid import Grid, choose_grid
+from unifiedml.monitoring.grid import BinCounts, Grid, choose_grid, narrow, refine, summarize
 
 
 def _sample(rng: np.random.Generator, n: int, family: str, shift: float) -> np.ndarray:
@@ -197,3 +197,36 @@ def test_wide_parquet_read_in_column_groups_gives_the_same_result(tmp_path) -> N
     for name in ref:
         assert grouped.feature(name).scores == pytest.approx(whole.feature(name).scores, rel=1e-9)
         assert grouped.feature(name).n_current == 11_000
+
+
+@pytest.mark.parametrize("family", ["normal", "lognormal", "rounded", "integers", "point_mass", "cauchy"])
+def test_narrowed_bins_give_the_full_refinement_and_scipy(family: str) -> None:
+    # Two unshifted samples: F_ref - F_cur hovers around 0, so many grid bins may change sign and must be resolved;
+    # splitting them into sub-bins first must not change the exact result, only how many values are sorted.
+    rng = np.random.default_rng(7)
+    ref, cur = _sample(rng, 200_000, family, 0.0), _sample(rng, 150_000, family, 0.0)
+    grid = choose_grid(ref)
+    summary = summarize(grid, BinCounts(*grid.count(ref)), BinCounts(*grid.count(cur)))
+    marked = summary.ks_bins | summary.mixed
+    r, c = np.sort(grid.select(ref, marked)), np.sort(grid.select(cur, marked))
+    full = refine(grid, summary, len(ref), len(cur), r, c)
+    sub_grid, sub_summary, r_kept, c_kept = narrow(grid, summary, len(ref), len(cur), r, c)
+    narrowed = refine(sub_grid, sub_summary, len(ref), len(cur), r_kept, c_kept)
+    want_d = ss.ks_2samp(ref, cur).statistic
+    assert narrowed.ks == full.ks == pytest.approx(want_d, rel=1e-12)
+    assert narrowed.wasserstein == pytest.approx(full.wasserstein, rel=1e-12)
+    assert narrowed.wasserstein == pytest.approx(ss.wasserstein_distance(ref, cur), rel=1e-12)
+    if family == "normal":
+        assert summary.mixed.sum() > 100  # the case this is for
+        assert len(r_kept) + len(c_kept) < 0.5 * (len(r) + len(c))
+
+
+def test_narrow_refuses_a_sample_missing_values_of_a_split_bin() -> None:
+    rng = np.random.default_rng(3)
+    ref, cur = rng.normal(size=20_000), rng.normal(size=20_000)
+    grid = choose_grid(ref)
+    summary = summarize(grid, BinCounts(*grid.count(ref)), BinCounts(*grid.count(cur)))
+    marked = summary.ks_bins | summary.mixed
+    r, c = np.sort(grid.select(ref, marked)), np.sort(grid.select(cur, marked))
+    with pytest.raises(ValueError, match="every value"):
+        narrow(grid, summary, len(ref), len(cur), np.delete(r, len(r) // 2), c)

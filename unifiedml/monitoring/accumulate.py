@@ -66,13 +66,10 @@ class NumericAccumulator:
         return np.concatenate(self.buffer) if self.buffer else np.empty(0)
 
     def values_in(self, marked: np.ndarray) -> np.ndarray | None:
-        """The buffered current values whose grid bin is marked, sorted (None when not buffered)."""
+        """The buffered current values whose grid bin is marked, not sorted (None when not buffered)."""
         if self.buffer is None:
             return None
-        parts = [self.grid.select(chunk, marked) for chunk in self.buffer if len(chunk)]
-        out = np.concatenate(parts) if parts else np.empty(0)
-        out.sort()
-        return out
+        return self.grid.select([chunk for chunk in self.buffer if len(chunk)], marked)
 
     @property
     def mean(self) -> float | None:

@@ -25,7 +25,7 @@ from unifiedml.errors import ConfigError
 from unifiedml.monitoring import stats
 from unifiedml.monitoring.accumulate import CategoricalAccumulator, NumericAccumulator
 from unifiedml.monitoring.columns import column_kind
-from unifiedml.monitoring.grid import BinCounts, Summary, counts_le, refine, summarize
+from unifiedml.monitoring.grid import BinCounts, Summary, counts_le, narrow, refine, summarize
 from unifiedml.monitoring.methods import (
     DEFAULT_CATEGORICAL_METHOD,
     DEFAULT_NUMERIC_METHOD,
@@ -85,7 +85,7 @@ _Result = tuple[dict[str, float], dict[str, float], bool, list[str], Histogram]
 
 @dataclass
 class _Resolved:
-    """What a numeric column needs beyond the counts: the bins to resolve and the current values in them."""
+    """What a numeric column needs beyond the counts: the bins to resolve, both samples' values in them (unsorted)."""
 
     summary: Summary
     marked: np.ndarray
@@ -100,8 +100,10 @@ def _current_psi_counts(acc: NumericAccumulator, res: _Resolved) -> np.ndarray:
     points = np.concatenate(([sk.minimum], np.asarray(sk.psi_edges)))
     before = res.summary.cur_before
     if res.current is not None:
-        below = counts_le(grid, before, res.current, points[:1], strict=True)[0]
-        le = counts_le(grid, before, res.current, points[1:])
+        # the minimum and the edges are reference order statistics, so they lie in the PSI rank bins
+        current = np.sort(grid.select(res.current, sk.psi_marked()))
+        below = counts_le(grid, before, current, points[:1], strict=True)[0]
+        le = counts_le(grid, before, current, points[1:])
     else:
         pos = grid.position(points)
         ids = grid.ids(points)
@@ -118,7 +120,11 @@ def _numeric_result(acc: NumericAccumulator, res: _Resolved) -> _Result:
     notes: list[str] = []
     exact = True
     if res.reference is not None and res.current is not None:
-        refined = refine(sk.grid, summary, n1, n2, res.reference, res.current)
+        # split the marked bins and bound again first: only the values still undecided are sorted
+        sub_grid, sub_summary, ref_values, cur_values = narrow(sk.grid, summary, n1, n2, res.reference, res.current)
+        ref_values.sort()
+        cur_values.sort()
+        refined = refine(sub_grid, sub_summary, n1, n2, ref_values, cur_values)
         d, w = refined.ks, refined.wasserstein
     else:
         exact = False
@@ -208,7 +214,8 @@ def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator
         out[name].reference = values
         column = sketch.columns[name]
         if isinstance(column, NumericSketch) and column.psi_edges is None:
-            column.settle_psi(values)  # the marked bins include the PSI rank bins: no read of its own
+            # the marked bins include the PSI rank bins: no read of its own
+            column.settle_psi(np.sort(column.grid.select(values, column.psi_marked())))
     return out
 
 

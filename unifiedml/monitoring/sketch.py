@@ -151,7 +151,7 @@ class NumericSketch:
         elif self.values_at is not None:
             self.values_at.verify()
             found = gather_marked(self.values_at.source, {self.name: (self.grid, mask)}, workers=1)
-            self.settle_psi(found[self.name])
+            self.settle_psi(np.sort(found[self.name]))
         else:
             raise ValueError(f"column {self.name!r} has neither PSI edges nor values to compute them from")
 
@@ -268,7 +268,7 @@ class ReferenceSketch:
         return out
 
     def reference_values_in(self, marked: dict[str, np.ndarray], *, workers: int) -> dict[str, np.ndarray]:
-        """For each column in ``marked``: its sorted reference values in the marked grid bins.
+        """For each column in ``marked``: its reference values in the marked grid bins (not sorted).
 
         From memory (or the memory-mapped files of a saved sketch), else by one
         read of the reference source for all such columns together. Columns
@@ -281,7 +281,7 @@ class ReferenceSketch:
             if not isinstance(col, NumericSketch):
                 continue
             if col.raw is not None:
-                out[name] = sorted_values_in(col.grid, col.raw, mask)
+                out[name] = col.grid.select(col.raw, mask)
             elif col.values_at is not None:
                 col.values_at.verify()
                 src = col.values_at.source

@@ -283,7 +283,7 @@ def prefetch(it: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.Record
 
 def gather_marked(src: TabularSource, wanted: Mapping[str, tuple[Grid, np.ndarray]], *, workers: int
                   ) -> dict[str, np.ndarray]:
-    """One read of ``src``: for each column, its values whose grid bin is marked, sorted.
+    """One read of ``src``: for each column, its values whose grid bin is marked (in the source's order).
 
     ``wanted`` maps a column name to its grid and a bool-per-bin mask. Missing
     values are skipped. Wide Parquet files are read in column groups.
@@ -301,12 +301,8 @@ def gather_marked(src: TabularSource, wanted: Mapping[str, tuple[Grid, np.ndarra
             for batch in prefetch(src.batches(group)):
                 have = set(batch.schema.names)
                 list(pool.map(lambda c, b=batch: _add(c, b), [c for c in group if c in have]))
-    out = {}
-    for name, chunks in parts.items():
-        values = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float64)
-        values.sort()
-        out[name] = values
-    return out
+    return {name: np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float64)
+            for name, chunks in parts.items()}
 
 
 def open_source(obj: Any) -> TabularSource:
