@@ -133,6 +133,20 @@ def test_parquet_csv_and_saved_sketch_give_the_same_scores(tmp_path) -> None:
             assert r.feature(name).scores == pytest.approx(direct.feature(name).scores, rel=1e-9)
 
 
+def test_a_loaded_sketch_saved_over_its_own_directory_stays_readable(tmp_path) -> None:
+    # its arrays are memory-mapped from the files being replaced: they must not be truncated under it
+    ref, cur = pa.table(_frames()), pa.table(_frames(shift=0.3, seed=2))
+    build_sketch(ref).save(tmp_path / "sketch")
+    loaded = ReferenceSketch.load(tmp_path / "sketch")
+    want = check(loaded, cur)
+    loaded.save(tmp_path / "sketch")
+    again = check(ReferenceSketch.load(tmp_path / "sketch"), cur)
+    assert check(loaded, cur).feature("a").scores == want.feature("a").scores
+    for name in ("a", "b", "c"):
+        assert again.feature(name).scores == want.feature(name).scores
+    assert not list((tmp_path / "sketch").glob("*.tmp"))
+
+
 def test_sketch_without_values_is_close_bounded_and_flagged() -> None:
     rng = np.random.default_rng(0)
     ref, cur = rng.normal(size=50_000), rng.normal(0.05, 1, 20_000)

@@ -70,7 +70,6 @@ def _blocks(values: Values) -> Iterator[np.ndarray]:
             yield chunk[start : start + BLOCK]
 
 
-
 @dataclass(frozen=True)
 class Grid:
     """``nbins`` equal-width bins over ``[lo, hi)`` plus an underflow and an overflow bin."""

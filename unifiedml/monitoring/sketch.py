@@ -246,8 +246,8 @@ class ReferenceSketch:
             if isinstance(col, NumericSketch):
                 col.ensure_psi()
                 stem = f"num-{i:05d}"
-                np.save(out / f"{stem}-counts.npy", np.asarray(col.counts))
-                np.save(out / f"{stem}-rest.npy", np.asarray(col.rest))
+                _save_array(out / f"{stem}-counts.npy", np.asarray(col.counts))
+                _save_array(out / f"{stem}-rest.npy", np.asarray(col.rest))
                 if col.raw is not None:
                     _write_values(col, col.raw, out / f"{stem}-values.npy")
                 elif col.values_at is not None:
@@ -327,9 +327,22 @@ class ReferenceSketch:
                    created_at=meta["created_at"], skipped=meta.get("skipped", {}))
 
 
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """Write an .npy file through a temporary name, so a sketch loaded from ``path`` (memory-mapped) stays valid."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)
+
+
 def _write_values(col: NumericSketch, chunks: Iterable[np.ndarray], path: Path) -> None:
-    """Write a column's values, chunk by chunk, into an .npy file (memory bounded by one chunk)."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(col.n,))
+    """Write a column's values, chunk by chunk, into an .npy file (memory bounded by one chunk).
+
+    Written under a temporary name and renamed: saving a loaded sketch over
+    its own directory must not truncate the file its values are mapped from.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(col.n,))
     at = 0
     for values in chunks:
         if at + len(values) > col.n:
@@ -338,7 +351,10 @@ def _write_values(col: NumericSketch, chunks: Iterable[np.ndarray], path: Path) 
         out[at : at + len(values)] = values
         at += len(values)
     if at != col.n:
+        del out
+        tmp.unlink(missing_ok=True)
         source = col.values_at.source.description if col.values_at is not None else "data"
         raise ConfigError(f"the reference {source} changed while it was saved", field="reference")
     out.flush()
     del out
+    tmp.replace(path)
