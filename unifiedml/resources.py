@@ -256,7 +256,10 @@ class Endpoint(Handle):
         return self._provider().get_endpoint(self.name)
 
     def wait(self, timeout: float | None = None, progress: bool | None = None) -> Endpoint:
-        """Block until the endpoint is in service; return self. Raises OperationFailed if it failed."""
+        """Block until the endpoint is in service, then settle it (autoscaling, where asked); return self.
+
+        Raises OperationFailed if it failed.
+        """
         wait_until(
             self.refresh,
             lambda ep: ep.status in ENDPOINT_SETTLED,
@@ -273,6 +276,7 @@ class Endpoint(Handle):
                 provider=self.provider,
                 logs_tail=self.extra.get("logs_tail"),
             )
+        self._provider().settle_endpoint(self.name)  # e.g. autoscaling, which needs a serving variant
         return self
 
     def predict(self, instances: list[Any] | dict[str, list[Any]]) -> Prediction:

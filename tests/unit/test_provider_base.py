@@ -133,3 +133,15 @@ def test_capability_matrix_has_a_reason_for_every_gap() -> None:
     assert set(matrix) == {c.value for c in Capability}
     assert matrix["train"] == {"supported": True, "reason": None}
     assert all(v["reason"] for k, v in matrix.items() if not v["supported"])
+
+
+def test_autoscaling_is_a_declared_capability_checked_before_any_call(tmp_path: Any) -> None:
+    from unifiedml.providers.local.provider import LocalProvider
+
+    local = LocalProvider(project="proj", state=StateStore(tmp_path / "s.db"))
+    with pytest.raises(CapabilityNotSupported) as info:
+        local.deploy("no-such-model", {"min_replicas": 1, "max_replicas": 3})
+    assert info.value.capability == "autoscaling"
+    assert "fixed number of server processes" in info.value.reason
+    with pytest.raises(CapabilityNotSupported):
+        local.update_endpoint("web", "no-such-model", {"name": "web", "min_replicas": 2, "max_replicas": 4})

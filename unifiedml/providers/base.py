@@ -62,12 +62,19 @@ class Capability(StrEnum):
     CAPTURE = "capture"
     NATIVE_MONITOR = "native_monitor"
     BILLED_COST = "billed_cost"
+    #: Replicas between ``min_replicas`` and ``max_replicas``, added and removed with the load.
+    AUTOSCALING = "autoscaling"
 
 
 class ProviderSettings(BaseModel):
     """Base of each provider's settings: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _autoscales(spec: DeploymentSpec) -> bool:
+    """Whether a deployment asks for a varying replica count (``max_replicas`` above ``min_replicas``)."""
+    return spec.max_replicas is not None and spec.max_replicas > max(spec.min_replicas, 1)
 
 
 class Provider(ABC):
@@ -294,6 +301,8 @@ class Provider(ABC):
             self.require(Capability.GPU)
         if spec.capture.enabled:
             self.require(Capability.CAPTURE)
+        if _autoscales(spec):
+            self.require(Capability.AUTOSCALING)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         name = spec.name or _endpoint_name(model_handle.name)
         tags = {**spec.tags, **self.standard_tags("endpoint", name)}
@@ -315,6 +324,8 @@ class Provider(ABC):
         """Switch an endpoint to another model without downtime (blue/green). Returns the updated handle."""
         spec = validate_spec(DeploymentSpec, spec or {"name": name})
         self.require(Capability.UPDATE_ENDPOINT)
+        if _autoscales(spec):
+            self.require(Capability.AUTOSCALING)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         with self._journaled(kind="endpoint", name=name, action="update", spec=spec):
             endpoint = self._update_endpoint(name, model_handle, spec)
@@ -331,6 +342,18 @@ class Provider(ABC):
                 extra={"model": model_handle.name},
             )
         return endpoint
+
+    def settle_endpoint(self, name: str) -> None:
+        """Finish what can only be done once an endpoint serves (SageMaker: register its autoscaling).
+
+        Called by :meth:`Endpoint.wait` when the endpoint is in service;
+        idempotent and cheap when there is nothing to do. Blocking.
+        """
+        self.require(Capability.DEPLOY)
+        self._settle_endpoint(name)
+
+    def _settle_endpoint(self, name: str) -> None:  # noqa: B027 - a hook most providers leave empty
+        """Provider hook for :meth:`settle_endpoint` (default: nothing to do)."""
 
     def get_endpoint(self, name: str) -> Endpoint:
         """Describe an endpoint by name; raises NotFound."""

@@ -203,6 +203,8 @@ class LocalProvider(Provider):
         "local endpoint's capture log instead",
         Capability.BILLED_COST: "on-prem has no bill; cost is estimated from configured core-hour and "
         "GPU-hour rates",
+        Capability.AUTOSCALING: "a local endpoint runs a fixed number of server processes (min_replicas); nothing "
+        "adds or removes them under load: set max_replicas equal to min_replicas (or leave it out) for local",
     }
     poll_backoff = Backoff(initial=0.2, factor=1.5, cap=2.0)
 

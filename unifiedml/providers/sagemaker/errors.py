@@ -59,7 +59,8 @@ _AUTH = {
     "InvalidAccessKeyId",
     "MissingAuthenticationToken",
 }
-_NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+_NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound",
+              "ObjectNotFoundException"}  # the last: Application Auto Scaling
 _TRANSIENT = {
     "InternalFailure",
     "InternalError",

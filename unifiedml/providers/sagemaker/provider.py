@@ -39,7 +39,7 @@ from unifiedml._ops import Backoff
 from unifiedml.errors import AlreadyExists, ConfigError, NotFound, ProviderError
 from unifiedml.providers.base import TAG_PROJECT, Capability, Provider, ProviderSettings
 from unifiedml.providers.content import resolve_inputs
-from unifiedml.providers.sagemaker import images, naming, packaging
+from unifiedml.providers.sagemaker import images, naming, packaging, scaling
 from unifiedml.providers.sagemaker.errors import PROVIDER, call, client_config, translate
 from unifiedml.resources import AutoMLJob, Candidate, Endpoint, Model, Prediction, Status, TrainingJob
 from unifiedml.specs import AutoMLSpec, DataRef, DeploymentSpec, TrainingSpec
@@ -174,6 +174,7 @@ class SageMakerProvider(Provider):
             Capability.CAPTURE,
             Capability.NATIVE_MONITOR,
             Capability.BILLED_COST,
+            Capability.AUTOSCALING,
         }
     )
     UNSUPPORTED: ClassVar[dict[Capability, str]] = {}
@@ -226,6 +227,10 @@ class SageMakerProvider(Provider):
     @property
     def sm(self) -> Any:
         return self.client("sagemaker")
+
+    @property
+    def autoscaling(self) -> Any:
+        return self.client("application-autoscaling")
 
     # -- checks made before anything is created -----------------------------
     def _role(self) -> str:
@@ -879,6 +884,7 @@ class SageMakerProvider(Provider):
         """Create model, config and endpoint (non-blocking); the same deploy again returns the endpoint."""
         self._role()
         self._bucket()
+        plan = scaling.plan_from(spec)  # a missing or bad scaling option fails here, before anything is made
         variant, capture = self._variant_and_capture(model, spec)
         if images.is_gpu(variant["InstanceType"]):
             self.require(Capability.GPU)
@@ -886,6 +892,7 @@ class SageMakerProvider(Provider):
         existing = self._describe_endpoint(name)
         if existing is not None and existing["EndpointStatus"] not in ("Failed", "Deleting"):
             if existing["EndpointConfigName"] == config_name:
+                self._set_scaling_plan(existing["EndpointArn"], plan)
                 return self._get_endpoint(name)
             raise AlreadyExists(
                 f"endpoint {name!r} already exists with another model or configuration",
@@ -896,10 +903,12 @@ class SageMakerProvider(Provider):
             self._delete_endpoint(name)
         self._ensure_model(model, variant["InstanceType"])
         self._ensure_config(name, variant, capture, tags)
+        # the scaling plan travels as a tag: registered when the endpoint first serves (settle_endpoint)
+        endpoint_tags = {**tags, scaling.PLAN_TAG: plan.to_tag()} if plan else tags
         try:
             call(
                 lambda: self.sm.create_endpoint(
-                    EndpointName=name, EndpointConfigName=config_name, Tags=_tags_list(tags)
+                    EndpointName=name, EndpointConfigName=config_name, Tags=_tags_list(endpoint_tags)
                 ),
                 what=f"create endpoint {name}",
             )
@@ -921,9 +930,20 @@ class SageMakerProvider(Provider):
         variant, capture = self._variant_and_capture(model, spec, current=old_variant)
         if "capture" not in spec.model_fields_set and old_config.get("DataCaptureConfig"):
             capture = old_config["DataCaptureConfig"]  # keep capturing as before unless told otherwise
+        # Scaling: a spec that sets max_replicas or scaling options replaces the plan; one that does not keeps it.
+        new_plan = "max_replicas" in spec.model_fields_set or bool(spec.options_for(self.name))
+        plan = scaling.plan_from(spec) if new_plan else None
         tags = self._native_tags(existing["EndpointArn"])
+        tags.pop(scaling.PLAN_TAG, None)
         self._ensure_model(model, variant["InstanceType"])
         config_name = self._ensure_config(name, variant, capture, tags)
+        if new_plan or variant["InstanceType"] != old_variant.get("InstanceType"):
+            # SageMaker refuses to change the instance type of a registered variant (and a plan that is
+            # dropped must go): deregister now; the next wait registers the plan again
+            if scaling.describe(self.autoscaling, name, VARIANT) is not None:
+                scaling.remove(self.autoscaling, name, VARIANT)
+        if new_plan:
+            self._set_scaling_plan(existing["EndpointArn"], plan)
         if existing["EndpointConfigName"] != config_name:
             call(
                 lambda: self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name),
@@ -932,6 +952,36 @@ class SageMakerProvider(Provider):
             self._endpoint_event(name, "endpoint_down", old_variant, reason="update")
             self._endpoint_event(name, "endpoint_up", variant, model=model.name)
         return self._get_endpoint(name)
+
+    def _set_scaling_plan(self, arn: str, plan: scaling.ScalingPlan | None) -> None:
+        """Write (or, for None, remove) the endpoint's scaling-plan tag; nothing when it already says so."""
+        current = self._native_tags(arn).get(scaling.PLAN_TAG)
+        wanted = plan.to_tag() if plan else None
+        if current == wanted:
+            return
+        if wanted is None:
+            call(lambda: self.sm.delete_tags(ResourceArn=arn, TagKeys=[scaling.PLAN_TAG]), what=f"untag {arn}")
+        else:
+            call(lambda: self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": scaling.PLAN_TAG, "Value": wanted}]),
+                 what=f"tag {arn}")
+
+    def _settle_endpoint(self, name: str) -> None:
+        """Register the endpoint's autoscaling once it serves (from its plan tag). Idempotent."""
+        desc = self._describe_endpoint(name)
+        if desc is None or desc["EndpointStatus"] != "InService":
+            return
+        value = self._native_tags(desc["EndpointArn"]).get(scaling.PLAN_TAG)
+        if value is None:
+            return
+        plan = scaling.ScalingPlan.from_tag(value)
+        if plan is None:
+            logger.warning("endpoint %s has an unreadable %s tag %r; its autoscaling is left as it is",
+                           name, scaling.PLAN_TAG, value)
+            return
+        if scaling.describe(self.autoscaling, name, VARIANT) != plan:
+            scaling.apply(self.autoscaling, name, VARIANT, plan)
+            logger.info("endpoint %s scales between %d and %d instances (target %g invocations per instance "
+                        "per minute)", name, plan.min_capacity, plan.max_capacity, plan.target)
 
     def _endpoint_event(self, name: str, event: str, variant: dict[str, Any], **extra: Any) -> None:
         """Record endpoint_up/endpoint_down with the variant's instance type and count (cost needs them)."""
@@ -966,6 +1016,7 @@ class SageMakerProvider(Provider):
         except NotFound:
             variant = {}
         status = _ENDPOINT_STATUS.get(desc["EndpointStatus"], Status.UNKNOWN)
+        tags = self._native_tags(desc["EndpointArn"])
         return Endpoint(
             provider=self.name,
             name=name,
@@ -974,7 +1025,7 @@ class SageMakerProvider(Provider):
             url=self._endpoint_url(name) if status in (Status.IN_SERVICE, Status.UPDATING) else None,
             model=variant.get("ModelName"),
             created_at=desc.get("CreationTime"),
-            tags=self._native_tags(desc["EndpointArn"]),
+            tags=tags,
             resources={
                 "instance_type": variant.get("InstanceType"),
                 "replicas": variant.get("InitialInstanceCount"),
@@ -986,6 +1037,7 @@ class SageMakerProvider(Provider):
                 "capture": desc.get("DataCaptureConfig"),
                 "variants": desc.get("ProductionVariants", []),
                 "failure_reason": desc.get("FailureReason"),
+                "autoscaling": tags.get(scaling.PLAN_TAG),
             },
             _client=self,
         )
@@ -1018,6 +1070,8 @@ class SageMakerProvider(Provider):
         configs = set()
         if desc is not None:
             configs.add(desc["EndpointConfigName"])
+            if scaling.PLAN_TAG in self._native_tags(desc["EndpointArn"]):
+                scaling.remove(self.autoscaling, name, VARIANT)  # deregister first, as AWS asks
             try:
                 call(lambda: self.sm.delete_endpoint(EndpointName=name), what=f"delete endpoint {name}")
             except NotFound:

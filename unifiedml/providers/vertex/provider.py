@@ -144,6 +144,7 @@ class VertexProvider(TrainingMixin, AutoMLMixin, EndpointsMixin, Provider):
             Capability.CAPTURE,
             Capability.NATIVE_MONITOR,
             Capability.BILLED_COST,
+            Capability.AUTOSCALING,
         }
     )
     UNSUPPORTED: ClassVar[dict[Capability, str]] = {}
