@@ -54,7 +54,7 @@ def test_train_with_bad_hyperparameter_syntax_names_the_field(tmp_path: Path) ->
     script.write_text("pass\n")
     result = runner.invoke(app, ["train", str(script), "--hp", "epochs"])
     assert result.exit_code == 1
-    assert "hp: 'epochs' is not KEY=VALUE" in result.output
+    assert "hp: expected KEY=VALUE, got 'epochs'" in result.output
 
 
 def test_spec_file_typos_name_the_file_and_field(tmp_path: Path) -> None:

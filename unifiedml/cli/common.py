@@ -115,3 +115,28 @@ def emit(
 def since_text(ts: Any) -> str:
     """A timestamp as 'YYYY-mm-dd HH:MM:SS' UTC, or '' when missing."""
     return ts.strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def pairs(items: list[str] | None, what: str, *, label: str = "KEY", allow_empty: bool = True) -> dict[str, str]:
+    """``LABEL=VALUE`` options as a dict (names and values stripped); a malformed one is a ConfigError on ``what``."""
+    from unifiedml.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or (not value and not allow_empty):
+            raise ConfigError(f"expected {label}=VALUE, got {item!r}", field=what)
+        out[key] = value
+    return out
+
+
+def typed(value: str) -> str | int | float | bool:
+    """A command-line value as the JSON scalar it spells (``70`` -> 70, ``true`` -> True), else the string."""
+    import json
+
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str | int | float | bool) else value

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from unifiedml.cli.common import OUTPUT_OPTION, OutputFormat, emit_json, emit_table, print_error
+from unifiedml.cli.common import OUTPUT_OPTION, OutputFormat, emit_json, emit_table, pairs, print_error
 
 __all__ = ["app"]
 
@@ -21,18 +21,6 @@ schedule_app = typer.Typer(help="Cron schedules run by `unifiedml scheduler`.", 
 app.add_typer(schedule_app, name="schedule")
 
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-
-
-def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
-    from unifiedml.errors import ConfigError
-
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise ConfigError(f"expected FEATURE=VALUE, got {item!r}", field=what)
-        out[name.strip()] = value.strip()
-    return out
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -45,7 +33,7 @@ def _spec_kwargs(columns: str | None, categorical: str | None, numeric_method: s
     from unifiedml.errors import ConfigError
 
     thresholds: dict[str, float] = {}
-    for name, value in _pairs(threshold, "threshold").items():
+    for name, value in pairs(threshold, "threshold", label="FEATURE", allow_empty=False).items():
         try:
             thresholds[name] = float(value)
         except ValueError as exc:
@@ -53,7 +41,7 @@ def _spec_kwargs(columns: str | None, categorical: str | None, numeric_method: s
     kwargs: dict[str, Any] = {
         "columns": _csv(columns),
         "categorical": _csv(categorical) or [],
-        "methods": _pairs(method, "method"),
+        "methods": pairs(method, "method", label="FEATURE", allow_empty=False),
         "thresholds": thresholds,
         "min_drift_share": min_drift_share,
         "bins": bins,

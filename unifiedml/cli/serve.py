@@ -18,7 +18,9 @@ from unifiedml.cli.common import (
     emit_table,
     fail,
     make_client,
+    pairs,
     since_text,
+    typed,
 )
 
 __all__ = ["deploy", "endpoints_app", "predict"]
@@ -37,6 +39,14 @@ def deploy(
     size: str = typer.Option(None, "--size", help="cpu-small ... gpu-large (portable)"),
     instance_type: str = typer.Option(None, "--instance-type", help="provider-native type"),
     no_capture: bool = typer.Option(False, "--no-capture", help="do not log requests for drift checks"),
+    replicas: int = typer.Option(1, "--replicas", min=0, help="replicas to run (the minimum, with --max-replicas)"),
+    max_replicas: int = typer.Option(
+        None, "--max-replicas", min=1, help="autoscale up to this many (SageMaker, Vertex AI; not local)"
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", help="provider option PROVIDER.KEY=VALUE (repeatable), "
+        "e.g. sagemaker.invocations_per_instance=70"
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="block until the endpoint is in service"),
     timeout: float = typer.Option(600, "--timeout", help="seconds to wait"),
     provider: str = PROVIDER_OPTION,
@@ -52,6 +62,9 @@ def deploy(
             "port": port,
             "resources": {"size": size, "instance_type": instance_type},
             "capture": {"enabled": not no_capture},
+            "min_replicas": replicas,
+            "max_replicas": max_replicas,
+            "provider_options": _provider_options(option),
         }
         if token_env:
             token = os.environ.get(token_env)
@@ -71,6 +84,20 @@ def deploy(
             f"endpoint {endpoint.name} {endpoint.status.value}" + (f" at {endpoint.url}" if endpoint.url else "")
         ),
     )
+
+
+def _provider_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--option sagemaker.invocations_per_instance=70`` as ``{"sagemaker": {"invocations_per_instance": 70}}``."""
+    from unifiedml.errors import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in pairs(items, "option", label="PROVIDER.KEY").items():
+        provider, dot, name = key.partition(".")
+        if not dot or not provider or not name:
+            raise ConfigError(f"expected PROVIDER.KEY=VALUE, got {key}={value}", field="option",
+                              hint="e.g. --option sagemaker.invocations_per_instance=70")
+        out.setdefault(provider, {})[name] = typed(value)
+    return out
 
 
 def _read_instances(data: str | None, csv_path: Path | None) -> Any:

@@ -6,31 +6,18 @@ from pathlib import Path
 
 import typer
 
-from unifiedml.cli.common import OUTPUT_OPTION, PROVIDER_OPTION, OutputFormat, emit, emit_json, fail
+from unifiedml.cli.common import (
+    OUTPUT_OPTION,
+    PROVIDER_OPTION,
+    OutputFormat,
+    emit,
+    emit_json,
+    fail,
+    pairs,
+    typed,
+)
 
 __all__ = ["train"]
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    from unifiedml.errors import ConfigError
-
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{item!r} is not KEY=VALUE", field=what)
-        out[key] = value
-    return out
-
-
-def _typed(value: str) -> str | int | float | bool:
-    import json
-
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return value
-    return decoded if isinstance(decoded, str | int | float | bool) else value
 
 
 def train(
@@ -67,7 +54,7 @@ def train(
             if not target:
                 raise ConfigError("--tabular needs --target (the column to predict)", field="target")
             spec = TrainingSpec.tabular(data=str(tabular), target=target, task=task, name=name)  # type: ignore[arg-type]
-            extra = {k: _typed(v) for k, v in _pairs(hp, "hp").items()}
+            extra = {k: typed(v) for k, v in pairs(hp, "hp").items()}
             spec.hyperparameters = {**spec.hyperparameters, **extra}
         else:
             if not script and not module:
@@ -88,7 +75,7 @@ def train(
                     "source_dir": str(source_dir) if source_dir else None,
                     "requirements": requirements,
                     "inputs": inputs,
-                    "hyperparameters": {k: _typed(v) for k, v in _pairs(hp, "hp").items()},
+                    "hyperparameters": {k: typed(v) for k, v in pairs(hp, "hp").items()},
                     "resources": {"size": size, "instance_type": instance_type},
                     "max_runtime": max_runtime,
                 },
