@@ -2,19 +2,21 @@
 
 The emulator really runs the training package (``python -m unifiedml_job._entry``
 with ``AIP_MODEL_DIR``): the script below is written against
-:mod:`unifiedml.runtime` only. Predictions come from the emulator's stub; the
-bad-input answer is scripted as the 400 the prediction container would give.
+:mod:`unifiedml.runtime` only. Two runs: a fast one where predictions come from
+the emulator's stub (the bad-input answer is scripted as the 400 the prediction
+container would give), and a slow one where the quickstart's TensorFlow script
+trains unchanged and the emulator serves the SavedModel it wrote to GCS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import PENGUINS
+from tests.conftest import PENGUINS, QUICKSTART
 from tests.contract.suite import ProviderContract
 from tests.providers.vertex.vertex_fixtures import PARENT, fresh, gapic, gcp_env, vertex_client, vertex_emulator
 from unifiedml import Client, Model, TrainingSpec
@@ -83,3 +85,59 @@ class TestVertexContract(ProviderContract):
     @pytest.fixture
     def vendor_calls(self, vertex: Any) -> Callable[[], int | None]:
         return lambda: vertex.stats()["total_calls"]
+
+
+@pytest.mark.slow
+class TestVertexContractRealModel(TestVertexContract):
+    """The quickstart script trains unchanged under ``AIP_*``; the real SavedModel answers from GCS."""
+
+    endpoint_prefix = "vertex-real"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def emulator(cls, vertex_emulator: Any) -> Iterator[Any]:
+        pytest.importorskip("tensorflow")
+        with pytest.MonkeyPatch.context() as mp:
+            gcp_env(mp)
+            yield fresh(vertex_emulator, serve_models=True)
+        vertex_emulator.configure(serve_models=False)
+
+    @pytest.fixture
+    def vertex(self, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+        gcp_env(monkeypatch)
+        return emulator  # not reset per test: the trained model (and its server) is shared by the class
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def trained_model(cls, emulator: Any) -> Model:
+        client = vertex_client(emulator, project="contract")
+        job = client.train(TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                                        hyperparameters={"epochs": 2}))
+        job.wait(timeout=300, progress=False)
+        assert job.model is not None
+        return job.model
+
+    @pytest.fixture
+    def instances(self) -> list[dict[str, Any]]:
+        return [
+            {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
+             "island": "Torgersen", "sex": "male"},
+            {"bill_length_mm": 46.5, "bill_depth_mm": 17.9, "flipper_length_mm": 192.0, "body_mass_g": 3500.0,
+             "island": "Dream", "sex": "female"},
+        ]
+
+    @pytest.fixture
+    def bad_instances(self) -> list[dict[str, Any]]:
+        return [{"bill_length_mm": "not a number", "island": "Dream"}]
+
+    def test_predictions_come_from_the_trained_model(self, client: Client, trained_model: Model,
+                                                     instances: list[Any]) -> None:
+        name = f"{self.endpoint_prefix}-answers"
+        endpoint = client.deploy(trained_model, {"name": name}).wait(timeout=300, progress=False)
+        try:
+            predictions = client.predict(endpoint, instances).predictions
+        finally:
+            client.delete_endpoint(name)
+        # the quickstart model's softmax over three species (the stub would answer one number per row)
+        assert [len(p) for p in predictions] == [3, 3]
+        assert all(abs(sum(p) - 1.0) < 1e-5 for p in predictions)

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "automl_delay": 0.3,
     "operation_delay": 0.0,
     "deploy_delay": 0.2,
+    "serve_models": False,
     "latency": 0.0,
     "throttle_rate": 0.0,
     "error_rate": 0.0,

@@ -235,7 +235,7 @@ class AwsEmulator:
         self.state.rng.seed(self.state.config.fault_seed)
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        from unifiedml.emulators.aws.serving import ModelServers
+        from unifiedml.emulators.model_servers import ModelServers
 
         self.servers = ModelServers()
 

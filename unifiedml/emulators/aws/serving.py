@@ -18,12 +18,7 @@ import http.client
 import io
 import json
 import logging
-import subprocess
-import sys
 import tarfile
-import tempfile
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +29,11 @@ from moto.sagemakerruntime.models import sagemakerruntime_backends
 
 from unifiedml.emulators.aws.state import EmulatorState, InvokeResult
 from unifiedml.emulators.aws.storage import get_bytes, put_bytes
+from unifiedml.emulators.model_servers import ModelServers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelServers", "invoke"]
+__all__ = ["invoke"]
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -45,78 +41,6 @@ Response = tuple[int, dict[str, str], bytes]
 def _error(status: int, code: str, message: str, **extra: Any) -> Response:
     body = json.dumps({"message": message, **extra}).encode()
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body
-
-
-class ModelServers:
-    """Local model servers, one per model artifact, started on first use and kept until reset."""
-
-    def __init__(self) -> None:
-        self._servers: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
-        self._lock = threading.Lock()
-
-    def port_for(self, account: str, artifact: str, python: str | None) -> int | None:
-        """The port of a server for ``artifact``; None when it holds no SavedModel."""
-        with self._lock:
-            found = self._servers.get(artifact)
-            if found is not None and found[0].poll() is None:
-                return found[1]
-            from unifiedml.providers.local.layout import find_savedmodel
-
-            root = Path(tempfile.mkdtemp(prefix="uml-sm-model-"))
-            with tarfile.open(fileobj=io.BytesIO(get_bytes(account, artifact)), mode="r:gz") as tar:
-                tar.extractall(root / "model", filter="data")
-            saved = find_savedmodel(root / "model")
-            if saved is None:
-                return None
-            ready = root / "ready.json"
-            config = {
-                "name": "emulated",
-                "model_name": "model",
-                "model_dir": str(saved),
-                "host": "127.0.0.1",
-                "port": 0,
-                "ready_file": str(ready),
-            }
-            (root / "server.json").write_text(json.dumps(config))
-            log = open(root / "server.log", "ab")
-            proc = subprocess.Popen(
-                [
-                    python or sys.executable,
-                    "-m",
-                    "unifiedml.providers.local.server",
-                    "--config",
-                    str(root / "server.json"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline and not ready.exists():
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-            info = (
-                json.loads(ready.read_text())
-                if ready.exists()
-                else {"error": "the model server did not start"}
-            )
-            if "error" in info:
-                proc.kill()
-                raise RuntimeError(f"model server failed: {info['error']}")
-            self._servers[artifact] = (proc, int(info["port"]), root)
-            return int(info["port"])
-
-    def stop_all(self) -> None:
-        with self._lock:
-            for proc, _, _ in self._servers.values():
-                proc.terminate()
-            for proc, _, _ in self._servers.values():
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            self._servers.clear()
 
 
 def invoke(
@@ -186,8 +110,12 @@ def _answer(
         result_body, result_type, _variant, _attrs = runtime.results_queue.pop(0)
         return 200, {"Content-Type": result_type}, str(result_body).encode()
     if state.config.serve_models and artifact.startswith("s3://"):
+        def fetch(folder: Path) -> None:
+            with tarfile.open(fileobj=io.BytesIO(get_bytes(account, artifact)), mode="r:gz") as tar:
+                tar.extractall(folder, filter="data")
+
         try:
-            port = servers.port_for(account, artifact, state.config.python)
+            port = servers.port_for(artifact, fetch, state.config.python)
         except (FileNotFoundError, tarfile.TarError, RuntimeError) as exc:
             return _model_error(endpoint_name, region, account, 500, str(exc))
         if port is not None:

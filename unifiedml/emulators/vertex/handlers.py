@@ -16,15 +16,18 @@ only when its operation completes.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from unifiedml.emulators.model_servers import ModelServers
 from unifiedml.emulators.vertex.state import EmulatorState, Operation
 
 logger = logging.getLogger(__name__)
@@ -126,10 +129,12 @@ def _matches(resource: dict[str, Any], expression: str) -> bool:
 class Router:
     """Dispatches ``(method, path)`` to a handler; paths are matched after the ``/v1`` or ``/ui`` prefix."""
 
-    def __init__(self, state: EmulatorState, *, storage: Any, runner: Callable[[str], None]) -> None:
+    def __init__(self, state: EmulatorState, *, storage: Any, runner: Callable[[str], None],
+                 servers: ModelServers | None = None) -> None:
         self.state = state
         self.storage = storage  # a google.cloud.storage.Client on the GCS emulator
         self.run_job = runner  # starts a CustomJob's worker thread
+        self.servers = servers or ModelServers()  # real SavedModels, when serve_models is on
         p = r"projects/[^/]+/locations/[^/]+"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
             ("GET", re.compile(rf"^(?P<name>{p}(?:/[^/]+/[^/]+)*/operations/[^/:]+)$"), self.get_operation),
@@ -513,16 +518,56 @@ class Router:
             logging_cfg = endpoint.get("predictRequestResponseLoggingConfig") or {}
         if scripted is not None and scripted.status != 200:
             raise ApiError(scripted.status, scripted.message or "prediction failed")
-        predictions = (
-            scripted.predictions
-            if scripted is not None and scripted.predictions is not None
-            else [_stub_prediction(row) for row in instances]
-        )
+        if scripted is not None and scripted.predictions is not None:
+            predictions = scripted.predictions
+        elif self.state.config.serve_models:
+            predictions = self._model_predictions(deployed.get("model") or "", instances)
+        else:
+            predictions = [_stub_prediction(row) for row in instances]
         response = {"predictions": predictions, "deployedModelId": chosen, "model": deployed.get("model"),
                     "modelDisplayName": deployed.get("displayName"), "modelVersionId": "1"}
         if logging_cfg.get("enabled"):
             self._log_prediction(name, chosen, body, response, float(logging_cfg.get("samplingRate") or 1.0))
         return 200, response
+
+    def _model_predictions(self, model_name: str, instances: list[Any]) -> list[Any]:
+        """The deployed model's own answer (its SavedModel, served locally), as Vertex AI's container gives it.
+
+        A 4xx from the model server is the container refusing the input:
+        400 with its message; anything else is 500.
+        """
+        with self.state.lock:
+            model = self.state.resources.get(model_name) or {}
+        artifact = str(model.get("artifactUri") or "")
+        if not artifact.startswith("gs://"):
+            raise ApiError(400, f"model {model_name} has no gs:// artifactUri to serve", "FAILED_PRECONDITION")
+        bucket, _, prefix = artifact.removeprefix("gs://").partition("/")
+        prefix = prefix.rstrip("/") + "/"
+
+        def fetch(folder: Path) -> None:
+            for blob in self.storage.list_blobs(bucket, prefix=prefix):
+                target = folder / blob.name[len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blob.download_to_filename(str(target))
+
+        try:
+            port = self.servers.port_for(artifact, fetch, self.state.config.python)
+        except RuntimeError as exc:
+            raise ApiError(500, str(exc), "INTERNAL") from exc
+        if port is None:
+            raise ApiError(400, f"no SavedModel under {artifact}", "FAILED_PRECONDITION")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("POST", "/v1/models/model:predict", body=json.dumps({"instances": instances}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answer = json.loads(resp.read() or b"{}")
+        finally:
+            conn.close()
+        if resp.status != 200:
+            message = answer.get("error", f"model server answered {resp.status}")
+            raise ApiError(400 if 400 <= resp.status < 500 else 500, message)
+        return list(answer.get("predictions", []))
 
     def _log_prediction(self, name: str, deployed_id: str, request: dict[str, Any], response: dict[str, Any],
                         rate: float) -> None:

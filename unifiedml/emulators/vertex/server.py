@@ -116,6 +116,9 @@ class VertexEmulator:
         self._thread: threading.Thread | None = None
         self.storage: Any = None
         self.router: Router
+        from unifiedml.emulators.model_servers import ModelServers
+
+        self.servers = ModelServers()
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> VertexEmulator:
@@ -130,7 +133,8 @@ class VertexEmulator:
         self._gcs_port = self._gcs._api._httpd.server_address[1]
         self.storage = storage.Client(project="emulator", credentials=AnonymousCredentials(),
                                       client_options={"api_endpoint": self.gcs_url})
-        self.router = Router(self.state, storage=self.storage, runner=JobRunner(self.state, self.storage))
+        self.router = Router(self.state, storage=self.storage, runner=JobRunner(self.state, self.storage),
+                             servers=self.servers)
         handler = type("Handler", (_Handler,), {"emulator": self})
         self._httpd = ThreadingHTTPServer((self.host, self._port), handler)
         self._httpd.daemon_threads = True
@@ -141,6 +145,7 @@ class VertexEmulator:
         return self
 
     def stop(self) -> None:
+        self.servers.stop_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -180,8 +185,9 @@ class VertexEmulator:
                 self.state.rng = random.Random(values["fault_seed"])
 
     def reset(self) -> None:
-        """Forget resources, operations, counters and scripts; empty every bucket (keep them)."""
+        """Forget resources, operations, counters and scripts; stop model servers; empty every bucket (keep them)."""
         self.state.reset()
+        self.servers.stop_all()
         if self._gcs is not None:
             self._gcs.wipe(keep_buckets=True)
 

@@ -33,6 +33,10 @@ class EmulatorConfig(Settings):
     * ``operation_delay``: how long a long-running operation stays ``done=false``.
     * ``deploy_delay``: how long ``deployModel`` takes (the deployed model
       appears on the endpoint when its operation completes, as on Vertex AI).
+    * ``serve_models``: answer ``:predict`` with the deployed model's real
+      SavedModel (read from its ``artifactUri`` in the emulated GCS and served
+      by unifiedml's local TF Serving-compatible server); else a stub answers
+      (the mean of each instance's numbers). Scripted answers come first either way.
     * ``latency``: seconds added to every API call.
     * ``throttle_rate``: share of calls answered 429 RESOURCE_EXHAUSTED before
       they run; ``error_rate``: share answered 503 before; ``error_after_rate``:
@@ -45,6 +49,7 @@ class EmulatorConfig(Settings):
     automl_delay: float = 0.5
     operation_delay: float = 0.0
     deploy_delay: float = 0.3
+    serve_models: bool = False
     latency: float = 0.0
     throttle_rate: float = 0.0
     error_rate: float = 0.0
