@@ -38,7 +38,25 @@ _CALLS: dict[Capability, Callable[[Client], Any]] = {
     Capability.PREDICT: lambda c: c.predict("some-endpoint", [{"x": 1}]),
     Capability.TRAINING_LOGS: lambda c: list(c.logs("some-job")),
     Capability.STOP_TRAINING: lambda c: c.provider.stop_training_job("some-job"),
+    Capability.AUTOSCALING: lambda c: c.deploy("some-model", DeploymentSpec(min_replicas=1, max_replicas=3)),
 }
+
+#: Rows the quickstart's penguin model answers, and rows it must refuse (for the runs that serve it for real).
+PENGUIN_ROWS: list[dict[str, Any]] = [
+    {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
+     "island": "Torgersen", "sex": "male"},
+    {"bill_length_mm": 46.5, "bill_depth_mm": 17.9, "flipper_length_mm": 192.0, "body_mass_g": 3500.0,
+     "island": "Dream", "sex": "female"},
+]
+BAD_PENGUIN_ROWS: list[dict[str, Any]] = [{"bill_length_mm": "not a number", "island": "Dream"}]
+
+
+def quickstart_training() -> TrainingSpec:
+    """The quickstart's TensorFlow script on the penguins, two epochs: what the real-model runs train."""
+    from tests.conftest import PENGUINS, QUICKSTART
+
+    return TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                        hyperparameters={"epochs": 2})
 
 
 class ProviderContract:

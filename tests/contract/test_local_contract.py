@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PENGUINS, QUICKSTART
-from tests.contract.suite import ProviderContract
-from unifiedml import Client, Model, TrainingSpec
+from tests.contract.suite import BAD_PENGUIN_ROWS, PENGUIN_ROWS, ProviderContract, quickstart_training
+from unifiedml import Client, Model
 from unifiedml.providers.local.layout import read_json
 
 pytestmark = pytest.mark.slow
@@ -24,10 +23,7 @@ def _module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _trained_model(_module_home: Path) -> Model:
     """Train once for the module: the quickstart script, through the runtime contract."""
     client = Client("local", project="contract", home=_module_home)
-    job = client.train(
-        TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
-                     hyperparameters={"epochs": 2})
-    )
+    job = client.train(quickstart_training())
     job.wait(timeout=300, progress=False)
     assert job.model is not None
     return job.model
@@ -47,16 +43,11 @@ class TestLocalContract(ProviderContract):
 
     @pytest.fixture
     def instances(self) -> list[dict[str, Any]]:
-        return [
-            {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
-             "island": "Torgersen", "sex": "male"},
-            {"bill_length_mm": 46.5, "bill_depth_mm": 17.9, "flipper_length_mm": 192.0, "body_mass_g": 3500.0,
-             "island": "Dream", "sex": "female"},
-        ]
+        return PENGUIN_ROWS
 
     @pytest.fixture
     def bad_instances(self) -> list[dict[str, Any]]:
-        return [{"bill_length_mm": "not a number", "island": "Dream"}]
+        return BAD_PENGUIN_ROWS
 
     @pytest.fixture
     def native_tags(self, _module_home: Path) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PENGUINS, QUICKSTART
-from tests.contract.suite import ProviderContract
+from tests.conftest import PENGUINS
+from tests.contract.suite import BAD_PENGUIN_ROWS, PENGUIN_ROWS, ProviderContract, quickstart_training
 from tests.providers.sagemaker.aws_fixtures import aws_emulator, aws_env, boto, fresh, sagemaker_client
 from unifiedml import Client, Model, TrainingSpec
 from unifiedml.emulators.aws import AwsEmulator, InvokeResult
@@ -102,41 +102,18 @@ class TestSageMakerContractRealModel(ProviderContract):
     @classmethod
     def trained_model(cls, aws: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Model:
         client = sagemaker_client(aws, project="contract", home=tmp_path_factory.mktemp("sm-home"))
-        job = client.train(
-            TrainingSpec(
-                entry_point=str(QUICKSTART / "train.py"),
-                inputs={"train": str(PENGUINS)},
-                hyperparameters={"epochs": 2},
-            )
-        )
+        job = client.train(quickstart_training())
         job.wait(timeout=300, progress=False)
         assert job.model is not None
         return job.model
 
     @pytest.fixture
     def instances(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "bill_length_mm": 39.1,
-                "bill_depth_mm": 18.7,
-                "flipper_length_mm": 181.0,
-                "body_mass_g": 3750.0,
-                "island": "Torgersen",
-                "sex": "male",
-            },
-            {
-                "bill_length_mm": 46.5,
-                "bill_depth_mm": 17.9,
-                "flipper_length_mm": 192.0,
-                "body_mass_g": 3500.0,
-                "island": "Dream",
-                "sex": "female",
-            },
-        ]
+        return PENGUIN_ROWS
 
     @pytest.fixture
     def bad_instances(self) -> list[dict[str, Any]]:
-        return [{"bill_length_mm": "not a number", "island": "Dream"}]
+        return BAD_PENGUIN_ROWS
 
     @pytest.fixture
     def native_tags(self, aws: AwsEmulator) -> Callable[[Any], dict[str, str]]:
