@@ -51,12 +51,27 @@ PENGUIN_ROWS: list[dict[str, Any]] = [
 BAD_PENGUIN_ROWS: list[dict[str, Any]] = [{"bill_length_mm": "not a number", "island": "Dream"}]
 
 
-def quickstart_training() -> TrainingSpec:
-    """The quickstart's TensorFlow script on the penguins, two epochs: what the real-model runs train."""
+def train_quickstart(client: Client) -> Model:
+    """Train the quickstart's TensorFlow script on the penguins (two epochs) and return its model. Blocking."""
     from tests.conftest import PENGUINS, QUICKSTART
 
-    return TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
-                        hyperparameters={"epochs": 2})
+    job = client.train(TrainingSpec(entry_point=str(QUICKSTART / "train.py"), inputs={"train": str(PENGUINS)},
+                                    hyperparameters={"epochs": 2}))
+    job.wait(timeout=300, progress=False)
+    assert job.model is not None
+    return job.model
+
+
+class PenguinRows:
+    """Mix in before :class:`ProviderContract` where the quickstart's model answers for real."""
+
+    @pytest.fixture
+    def instances(self) -> list[dict[str, Any]]:
+        return PENGUIN_ROWS
+
+    @pytest.fixture
+    def bad_instances(self) -> list[dict[str, Any]]:
+        return BAD_PENGUIN_ROWS
 
 
 class ProviderContract:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.suite import BAD_PENGUIN_ROWS, PENGUIN_ROWS, ProviderContract, quickstart_training
+from tests.contract.suite import PenguinRows, ProviderContract, train_quickstart
 from unifiedml import Client, Model
 from unifiedml.providers.local.layout import read_json
 
@@ -22,14 +22,10 @@ def _module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def _trained_model(_module_home: Path) -> Model:
     """Train once for the module: the quickstart script, through the runtime contract."""
-    client = Client("local", project="contract", home=_module_home)
-    job = client.train(quickstart_training())
-    job.wait(timeout=300, progress=False)
-    assert job.model is not None
-    return job.model
+    return train_quickstart(Client("local", project="contract", home=_module_home))
 
 
-class TestLocalContract(ProviderContract):
+class TestLocalContract(PenguinRows, ProviderContract):
     endpoint_prefix = "local-contract"
 
     @pytest.fixture
@@ -40,14 +36,6 @@ class TestLocalContract(ProviderContract):
     @pytest.fixture
     def trained_model(self, _trained_model: Model) -> Model:
         return _trained_model
-
-    @pytest.fixture
-    def instances(self) -> list[dict[str, Any]]:
-        return PENGUIN_ROWS
-
-    @pytest.fixture
-    def bad_instances(self) -> list[dict[str, Any]]:
-        return BAD_PENGUIN_ROWS
 
     @pytest.fixture
     def native_tags(self, _module_home: Path) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PENGUINS
-from tests.contract.suite import BAD_PENGUIN_ROWS, PENGUIN_ROWS, ProviderContract, quickstart_training
+from tests.contract.suite import PenguinRows, ProviderContract, train_quickstart
 from tests.providers.sagemaker.aws_fixtures import aws_emulator, aws_env, boto, fresh, sagemaker_client
 from unifiedml import Client, Model, TrainingSpec
 from unifiedml.emulators.aws import AwsEmulator, InvokeResult
@@ -79,7 +79,7 @@ class TestSageMakerContract(ProviderContract):
 
 
 @pytest.mark.slow
-class TestSageMakerContractRealModel(ProviderContract):
+class TestSageMakerContractRealModel(PenguinRows, ProviderContract):
     """The quickstart script runs unchanged in the emulated container; the real SavedModel answers."""
 
     endpoint_prefix = "sagemaker-real"
@@ -102,18 +102,7 @@ class TestSageMakerContractRealModel(ProviderContract):
     @classmethod
     def trained_model(cls, aws: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Model:
         client = sagemaker_client(aws, project="contract", home=tmp_path_factory.mktemp("sm-home"))
-        job = client.train(quickstart_training())
-        job.wait(timeout=300, progress=False)
-        assert job.model is not None
-        return job.model
-
-    @pytest.fixture
-    def instances(self) -> list[dict[str, Any]]:
-        return PENGUIN_ROWS
-
-    @pytest.fixture
-    def bad_instances(self) -> list[dict[str, Any]]:
-        return BAD_PENGUIN_ROWS
+        return train_quickstart(client)
 
     @pytest.fixture
     def native_tags(self, aws: AwsEmulator) -> Callable[[Any], dict[str, str]]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PENGUINS
-from tests.contract.suite import BAD_PENGUIN_ROWS, PENGUIN_ROWS, ProviderContract, quickstart_training
+from tests.contract.suite import PenguinRows, ProviderContract, train_quickstart
 from tests.providers.vertex.vertex_fixtures import PARENT, fresh, gapic, gcp_env, vertex_client, vertex_emulator
 from unifiedml import Client, Model, TrainingSpec
 from unifiedml.providers.vertex.naming import from_labels
@@ -88,7 +88,7 @@ class TestVertexContract(ProviderContract):
 
 
 @pytest.mark.slow
-class TestVertexContractRealModel(TestVertexContract):
+class TestVertexContractRealModel(PenguinRows, TestVertexContract):
     """The quickstart script trains unchanged under ``AIP_*``; the real SavedModel answers from GCS."""
 
     endpoint_prefix = "vertex-real"
@@ -111,18 +111,7 @@ class TestVertexContractRealModel(TestVertexContract):
     @classmethod
     def trained_model(cls, emulator: Any) -> Model:
         client = vertex_client(emulator, project="contract")
-        job = client.train(quickstart_training())
-        job.wait(timeout=300, progress=False)
-        assert job.model is not None
-        return job.model
-
-    @pytest.fixture
-    def instances(self) -> list[dict[str, Any]]:
-        return PENGUIN_ROWS
-
-    @pytest.fixture
-    def bad_instances(self) -> list[dict[str, Any]]:
-        return BAD_PENGUIN_ROWS
+        return train_quickstart(client)
 
     def test_predictions_come_from_the_trained_model(self, client: Client, trained_model: Model,
                                                      instances: list[Any]) -> None:
