@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import PENGUINS
 from tests.providers.vertex.vertex_fixtures import BUCKET, GCP_PROJECT, PARENT, REGION, gapic, vertex_client
 from unifiedml import TrainingSpec
+from unifiedml.emulators.vertex.handlers import EVALUATION_METRICS
 from unifiedml.errors import (
     AuthenticationError,
     ConfigError,
@@ -175,6 +176,14 @@ def test_automl_creates_a_dataset_and_a_tabular_pipeline_whose_model_deploys(ver
     assert len(datasets) == 1 and datasets[0]["metadata"]["inputConfig"]["gcsSource"]["uri"][0].startswith("gs://")
     assert client.automl(AutoMLSpec(name="penguins-automl", data=str(PENGUINS), target="species",
                                     task="classification")).id == job.id  # found again, not re-created
+    # Vertex AI returns one model, with an evaluation: the leaderboard is that model, ranked by the objective
+    (entry,) = job.leaderboard
+    assert entry.name == "penguins-automl"
+    want = EVALUATION_METRICS["classification"]
+    assert (entry.objective_metric, entry.objective_value) == ("logLoss", want["logLoss"])
+    assert entry.metrics == want
+    assert entry.extra["metrics_schema"].endswith("classification_metrics_1.0.0.yaml")
+    assert job.to_dict()["leaderboard"][0]["objective_metric"] == "logLoss"
     endpoint = client.deploy("penguins-automl", DeploymentSpec(name="automl-ep"))
     endpoint.wait(timeout=30, progress=False)
     assert client.predict(endpoint, [{"bill_length_mm": 40.0}]).predictions == [[40.0]]

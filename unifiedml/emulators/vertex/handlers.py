@@ -126,6 +126,16 @@ def _matches(resource: dict[str, Any], expression: str) -> bool:
     return True
 
 
+#: The metrics an AutoML pipeline's model evaluation carries in the emulator: fixed stand-in values (not an
+#: evaluation of anything), under the metric names of Vertex AI's classification and regression
+#: evaluation schemas (GoogleCloudAiplatformV1SchemaModelevaluationMetrics*EvaluationMetrics).
+EVALUATION_METRICS: dict[str, dict[str, float]] = {
+    "classification": {"auPrc": 0.95, "auRoc": 0.96, "logLoss": 0.21},
+    "regression": {"rootMeanSquaredError": 0.42, "meanAbsoluteError": 0.31, "rSquared": 0.88,
+                   "meanAbsolutePercentageError": 7.5},
+}
+
+
 class Router:
     """Dispatches ``(method, path)`` to a handler; paths are matched after the ``/v1`` or ``/ui`` prefix."""
 
@@ -146,6 +156,7 @@ class Router:
             ("POST", re.compile(rf"^(?P<name>{p}/customJobs/[^/:]+):cancel$"), self.cancel_job),
             ("POST", re.compile(rf"^(?P<name>{p}/trainingPipelines/[^/:]+):cancel$"), self.cancel_job),
             ("PATCH", re.compile(rf"^(?P<name>{p}/endpoints/[^/:]+)$"), self.update_endpoint),
+            ("GET", re.compile(rf"^(?P<model>{p}/models/[^/:]+)/evaluations$"), self.list_evaluations),
             ("POST", re.compile(rf"^(?P<parent>{p})/(?P<coll>[a-zA-Z]+)$"), self.create),
             ("GET", re.compile(rf"^(?P<parent>{p})/(?P<coll>[a-zA-Z]+)$"), self.list),
             ("GET", re.compile(rf"^(?P<name>{p}/(?P<coll>[a-zA-Z]+)/[^/:]+)$"), self.get),
@@ -249,6 +260,14 @@ class Router:
             "supportedDeploymentResourcesTypes": [1],  # DEDICATED_RESOURCES
         }
         self.state.creates[("models", model_id)] += 1
+        task = str((pipeline.get("trainingTaskInputs") or {}).get("predictionType") or "classification")
+        kind = "regression" if task == "regression" else "classification"
+        self.state.resources[f"{model_name}/evaluations/1"] = {
+            "name": f"{model_name}/evaluations/1",
+            "metricsSchemaUri": f"gs://google-cloud-aiplatform/schema/modelevaluation/{kind}_metrics_1.0.0.yaml",
+            "metrics": dict(EVALUATION_METRICS[kind]),
+            "createTime": _now(),
+        }
         pipeline.update(state=SUCCEEDED, endTime=_now(), updateTime=_now(),
                         modelToUpload={**self.state.resources[model_name]})
 
@@ -364,6 +383,8 @@ class Router:
                 raise ApiError(400, "the model is deployed to an endpoint; undeploy it first",
                                "FAILED_PRECONDITION")
             del self.state.resources[name]
+            for child in [n for n in self.state.resources if n.startswith(name + "/")]:
+                del self.state.resources[child]  # a model's evaluations go with it
         parent = name.rsplit("/", 2)[0]
         return 200, self._operation(parent, response=None, response_type=_EMPTY)
 
@@ -497,6 +518,14 @@ class Router:
             endpoint["updateTime"] = _now()
             endpoint["etag"] = str(int(endpoint.get("etag", "1")) + 1)
             return 200, endpoint
+
+    def list_evaluations(self, request: Request, *, model: str) -> tuple[int, Any]:
+        """ModelService.ListModelEvaluations: the evaluation an AutoML pipeline left on its model."""
+        self._get(model)
+        prefix = f"{model}/evaluations/"
+        with self.state.lock:
+            found = [dict(r) for n, r in sorted(self.state.resources.items()) if n.startswith(prefix)]
+        return 200, {"modelEvaluations": found}
 
     def predict(self, request: Request, *, name: str) -> tuple[int, Any]:
         body = request.json()

@@ -217,4 +217,4 @@ class VertexEmulator:
     def resources(self, collection: str) -> list[dict[str, Any]]:
         """Every stored resource of ``collection`` (``customJobs``, ``endpoints``...), as JSON."""
         with self.state.lock:
-            return [dict(r) for n, r in self.state.resources.items() if f"/{collection}/" in n]
+            return [dict(r) for n, r in self.state.resources.items() if n.rsplit("/", 2)[-2] == collection]

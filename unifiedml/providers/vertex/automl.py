@@ -21,12 +21,23 @@ from unifiedml.providers.vertex.common import (
     _ts,
 )
 from unifiedml.providers.vertex.errors import PROVIDER, call, no_retry
-from unifiedml.resources import AutoMLJob, Status
+from unifiedml.resources import AutoMLJob, Candidate, Model, Status
 from unifiedml.specs import AutoMLSpec
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["AutoMLMixin"]
+
+#: AutoML tabular's optimisation objectives -> the evaluation metric that measures each.
+_OBJECTIVE_METRICS = {
+    "maximize-au-roc": "auRoc",
+    "maximize-au-prc": "auPrc",
+    "minimize-log-loss": "logLoss",
+    "minimize-rmse": "rootMeanSquaredError",
+    "minimize-mae": "meanAbsoluteError",
+    "minimize-rmsle": "rootMeanSquaredLogError",
+}
+_DEFAULT_METRIC = {"classification": "logLoss", "regression": "rootMeanSquaredError"}
 
 
 class AutoMLMixin:
@@ -151,6 +162,7 @@ class AutoMLMixin:
         if status in (Status.SUCCEEDED, Status.FAILED, Status.STOPPED):
             self._record_job_end(name, pipeline, None, None, kind="automl_job")
         inputs = pipeline.get("trainingTaskInputs") or {}
+        leaderboard = self._leaderboard(model, inputs) if model is not None else []
         return AutoMLJob(
             provider=self.name, name=name, id=pipeline["name"], status=status,
             created_at=_ts(pipeline.get("createTime")), started_at=_ts(pipeline.get("startTime")),
@@ -161,5 +173,29 @@ class AutoMLMixin:
                    "dataset_id": (pipeline.get("inputDataConfig") or {}).get("datasetId"),
                    "milli_node_hours": inputs.get("trainBudgetMilliNodeHours"),
                    "objective": inputs.get("optimizationObjective")},
+            leaderboard=leaderboard,
             _client=self,
         )
+
+    def _leaderboard(self, model: Model, inputs: dict[str, Any]) -> list[Candidate]:
+        """The pipeline's one model as the leaderboard, with its evaluation metrics (ListModelEvaluations).
+
+        AutoML tabular on Vertex AI hands back one model, not its candidates; its
+        evaluation carries the scalar metrics of the task's schema (``auRoc``,
+        ``logLoss``, ... or ``rootMeanSquaredError``, ...). The objective metric
+        is the one the pipeline optimised; without an objective, unifiedml ranks
+        by ``logLoss`` (classification) or ``rootMeanSquaredError`` (regression).
+        """
+        evaluations = call(lambda: [_js(e) for e in self.client("model").list_model_evaluations(
+                               parent=model.id, **no_retry())],
+                           what=f"list evaluations of model {model.name}")
+        if not evaluations:
+            return []
+        evaluation = evaluations[0]
+        metrics = {k: float(v) for k, v in (evaluation.get("metrics") or {}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        task = "regression" if inputs.get("predictionType") == "regression" else "classification"
+        objective = _OBJECTIVE_METRICS.get(str(inputs.get("optimizationObjective") or ""), _DEFAULT_METRIC[task])
+        return [Candidate(name=model.name, objective_metric=objective, objective_value=metrics.get(objective),
+                          metrics=metrics, extra={"evaluation": evaluation.get("name"),
+                                                  "metrics_schema": evaluation.get("metricsSchemaUri")})]
