@@ -140,3 +140,17 @@ def typed(value: str) -> str | int | float | bool:
     except ValueError:
         return value
     return decoded if isinstance(decoded, str | int | float | bool) else value
+
+
+def provider_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--option sagemaker.invocations_per_instance=70`` as ``{"sagemaker": {"invocations_per_instance": 70}}``."""
+    from unifiedml.errors import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in pairs(items, "option", label="PROVIDER.KEY").items():
+        provider, dot, name = key.partition(".")
+        if not dot or not provider or not name:
+            raise ConfigError(f"expected PROVIDER.KEY=VALUE, got {key}={value}", field="option",
+                              hint="e.g. --option sagemaker.invocations_per_instance=70")
+        out.setdefault(provider, {})[name] = typed(value)
+    return out

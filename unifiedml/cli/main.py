@@ -16,7 +16,7 @@ from unifiedml.cli.providers import providers
 from unifiedml.cli.quickstart import quickstart
 from unifiedml.cli.scheduler import scheduler
 from unifiedml.cli.serve import deploy, endpoints_app, predict
-from unifiedml.cli.train import train
+from unifiedml.cli.train import automl, train
 
 __all__ = ["app", "main"]
 
@@ -57,6 +57,7 @@ def _global(
 
 
 app.command()(train)
+app.command()(automl)
 app.command()(deploy)
 app.command()(predict)
 app.command()(providers)

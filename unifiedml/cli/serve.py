@@ -18,9 +18,8 @@ from unifiedml.cli.common import (
     emit_table,
     fail,
     make_client,
-    pairs,
+    provider_options,
     since_text,
-    typed,
 )
 
 __all__ = ["deploy", "endpoints_app", "predict"]
@@ -64,7 +63,7 @@ def deploy(
             "capture": {"enabled": not no_capture},
             "min_replicas": replicas,
             "max_replicas": max_replicas,
-            "provider_options": _provider_options(option),
+            "provider_options": provider_options(option),
         }
         if token_env:
             token = os.environ.get(token_env)
@@ -84,20 +83,6 @@ def deploy(
             f"endpoint {endpoint.name} {endpoint.status.value}" + (f" at {endpoint.url}" if endpoint.url else "")
         ),
     )
-
-
-def _provider_options(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``--option sagemaker.invocations_per_instance=70`` as ``{"sagemaker": {"invocations_per_instance": 70}}``."""
-    from unifiedml.errors import ConfigError
-
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in pairs(items, "option", label="PROVIDER.KEY").items():
-        provider, dot, name = key.partition(".")
-        if not dot or not provider or not name:
-            raise ConfigError(f"expected PROVIDER.KEY=VALUE, got {key}={value}", field="option",
-                              hint="e.g. --option sagemaker.invocations_per_instance=70")
-        out.setdefault(provider, {})[name] = typed(value)
-    return out
 
 
 def _read_instances(data: str | None, csv_path: Path | None) -> Any:

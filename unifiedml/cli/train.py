@@ -105,3 +105,48 @@ def train(
         if job.model:
             typer.echo(f"model: {job.model.name} ({job.model.artifact_uri})")
             typer.echo(f"deploy it: unifiedml deploy {job.model.name} --provider {provider}")
+
+
+def automl(
+    data: str = typer.Argument(..., help="CSV (or Parquet, where the provider reads it) with the training rows"),
+    target: str = typer.Option(..., "--target", help="the column to predict"),
+    task: str = typer.Option(..., "--task", help="classification or regression"),
+    objective: str = typer.Option(None, "--objective", help="what to optimise (provider's names; default per task)"),
+    budget: str = typer.Option("1h", "--budget", help="time budget (e.g. 30m, 2h)"),
+    max_candidates: int = typer.Option(None, "--max-candidates", min=1, help="stop after this many candidates"),
+    name: str = typer.Option(None, "--name", "-n", help="job name (default: generated)"),
+    option: list[str] = typer.Option([], "--option", help="provider option PROVIDER.KEY=VALUE (repeatable)"),
+    detach: bool = typer.Option(False, "--detach", help="return once started; do not wait"),
+    timeout: float = typer.Option(None, "--timeout", help="seconds to wait before giving up (the job keeps running)"),
+    provider: str = PROVIDER_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Start an AutoML search and (unless --detach) wait for its leaderboard."""
+    try:
+        from unifiedml.cli.common import make_client, provider_options
+        from unifiedml.specs import AutoMLSpec, validate_spec
+
+        spec = validate_spec(AutoMLSpec, {"name": name, "data": data, "target": target, "task": task,
+                                          "objective": objective, "time_budget": budget,
+                                          "max_candidates": max_candidates,
+                                          "provider_options": provider_options(option)})
+        client = make_client(provider)
+        job = client.automl(spec)
+        if not detach:
+            job.wait(timeout=timeout, progress=output is OutputFormat.table)
+            job = client.provider.get_automl_job(job.name)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise fail(exc) from None
+
+    def table() -> None:
+        typer.secho(f"AutoML job {job.name} {job.status.value}", fg="green" if job.model else None)
+        for rank, c in enumerate(job.leaderboard, start=1):
+            value = f"{c.objective_value:.6g}" if c.objective_value is not None else "-"
+            typer.echo(f"{rank:3d}. {c.name}  {c.objective_metric}={value}")
+        if job.model:
+            typer.echo(f"best model: {job.model.name}; deploy it: unifiedml deploy {job.model.name} "
+                       f"--provider {provider}")
+
+    emit(job.to_dict(), output, table=table)

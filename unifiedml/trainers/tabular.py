@@ -153,6 +153,17 @@ def _columns(table: Any, schema: TableSchema) -> dict[str, Any]:
 
 def train(table: Any, schema: TableSchema, *, hp: dict[str, Any], model_dir: str) -> dict[str, float]:
     """Build, fit and export the model; returns the final metrics. Blocking; writes ``model_dir``."""
+    model, final = fit(table, schema, hp=hp)
+    export(model, schema, model_dir=model_dir, metrics=final)
+    return final
+
+
+def fit(table: Any, schema: TableSchema, *, hp: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """Build and fit the Keras model; returns it and its last epoch's metrics (``val_*`` with a validation split).
+
+    The validation rows are the same for every call with the same ``seed`` and
+    ``validation_split``, so candidates of a search are compared on the same data.
+    """
     import keras
     import numpy as np
     import pyarrow as pa
@@ -215,7 +226,13 @@ def train(table: Any, schema: TableSchema, *, hp: dict[str, Any], model_dir: str
         epochs=int(hp.get("epochs", 30)),
         verbose=2,
     )
-    final = {k: float(v[-1]) for k, v in history.history.items()}
+    return model, {k: float(v[-1]) for k, v in history.history.items()}
+
+
+def export(model: Any, schema: TableSchema, *, model_dir: str, metrics: dict[str, Any]) -> None:
+    """Write ``model`` as a SavedModel whose signature takes the raw columns, plus ``unifiedml.json``."""
+    import keras
+    import tensorflow as tf
 
     # Export with a signature that names its outputs: probabilities + class
     # label for classification, value for regression.
@@ -240,9 +257,8 @@ def train(table: Any, schema: TableSchema, *, hp: dict[str, Any], model_dir: str
     archive.add_endpoint("serving_default", tf.function(serve), input_signature=[specs])
     archive.write_out(model_dir, verbose=False)
     Path(model_dir, "unifiedml.json").write_text(
-        json.dumps({"trainer": "unifiedml.trainers.tabular", "schema": schema.to_dict(), "metrics": final}, indent=2)
+        json.dumps({"trainer": "unifiedml.trainers.tabular", "schema": schema.to_dict(), "metrics": metrics}, indent=2)
     )
-    return final
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,9 @@
 * ``train`` starts a detached supervisor (:mod:`.runner`) that runs the user's
   script with every platform's contract variables set, so a script written for
   SageMaker script mode, Vertex AI or Azure ML runs here unchanged.
+* ``automl`` is a training job of :mod:`unifiedml.trainers.search` (a stated
+  grid over the built-in tabular trainer), its leaderboard read from the job's
+  output folder.
 * ``deploy`` starts a detached endpoint process (:mod:`.server`) serving the
   SavedModel with the TensorFlow Serving REST API and the SageMaker container
   routes, micro-batching requests and capturing traffic for drift checks.
@@ -14,6 +17,7 @@ module does not import TensorFlow: only the job and the server do.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import http.client
@@ -26,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -44,8 +48,8 @@ from unifiedml.errors import (
 )
 from unifiedml.providers.base import Capability, Provider, ProviderSettings
 from unifiedml.providers.local.layout import Layout, find_savedmodel, read_json, write_json_atomic
-from unifiedml.resources import Endpoint, Model, Prediction, Status, TrainingJob
-from unifiedml.specs import DeploymentSpec, TrainingSpec, validate_spec
+from unifiedml.resources import AutoMLJob, Candidate, Endpoint, Model, Prediction, Status, TrainingJob
+from unifiedml.specs import AutoMLSpec, DeploymentSpec, TrainingSpec, validate_spec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
@@ -178,6 +182,10 @@ def _visible_device_count(visible: str) -> int:
     return count
 
 
+#: The training module an AutoML job runs (a job of this module is an AutoML job).
+SEARCH_MODULE = "unifiedml.trainers.search"
+
+
 class LocalProvider(Provider):
     """Trains and serves on this machine with TensorFlow. See the module docstring."""
 
@@ -186,6 +194,7 @@ class LocalProvider(Provider):
     capabilities = frozenset(
         {
             Capability.TRAIN,
+            Capability.AUTOML,
             Capability.DEPLOY,
             Capability.PREDICT,
             Capability.TRAINING_LOGS,
@@ -196,8 +205,6 @@ class LocalProvider(Provider):
         }
     )
     UNSUPPORTED: ClassVar[dict[Capability, str]] = {
-        Capability.AUTOML: "the local backend has no AutoML search yet; use the built-in tabular trainer "
-        "(TrainingSpec.tabular) or a cloud provider's AutoML",
         Capability.SPOT: "spot capacity is a cloud pricing option; local jobs run on this machine",
         Capability.NATIVE_MONITOR: "there is no platform monitor on-prem; `unifiedml drift check` reads the "
         "local endpoint's capture log instead",
@@ -474,6 +481,54 @@ class LocalProvider(Provider):
             },
             _client=self,
         )
+
+    # -- automl ------------------------------------------------------------
+    def _automl(self, spec: AutoMLSpec, *, name: str, tags: dict[str, str]) -> AutoMLJob:
+        """A search over the tabular trainer (:mod:`unifiedml.trainers.search`) as a detached local job.
+
+        The budget bounds when candidates start (the first always runs); the
+        job's hard limit is the budget plus the larger of the budget and 15
+        minutes, as the last candidate may run past it. Returns at once.
+        """
+        from unifiedml.trainers.search import OBJECTIVES
+
+        objective = None
+        if spec.objective:
+            objective = spec.objective.lower().replace("-", "_")
+            if objective not in OBJECTIVES[spec.task]:
+                raise ConfigError(f"{spec.objective!r} is not a local {spec.task} objective", field="objective",
+                                  hint="one of " + ", ".join(sorted(OBJECTIVES[spec.task])))
+        if not spec.data.is_local:
+            raise ConfigError(f"the local backend reads local files only, not {spec.data.uri!r}", field="data")
+        budget = spec.time_budget.total_seconds()
+        hps: dict[str, Any] = {"target": spec.target, "task": spec.task, "time_budget_s": budget}
+        if objective:
+            hps["objective"] = objective
+        if spec.max_candidates:
+            hps["max_candidates"] = spec.max_candidates
+        hps.update(spec.options_for(self.name))  # epochs, batch_size, validation_split, seed
+        training = TrainingSpec(name=name, module=SEARCH_MODULE, inputs={"train": spec.data}, hyperparameters=hps,
+                                resources=spec.resources, max_runtime=timedelta(seconds=budget + max(budget, 900.0)))
+        self._train(training, name=name, tags=tags)
+        return self._get_automl_job(name)
+
+    def _get_automl_job(self, name: str) -> AutoMLJob:
+        data = read_json(self.layout.job_dir(name) / "job.json")
+        if data is None or data.get("module") != SEARCH_MODULE:
+            raise NotFound(f"no local AutoML job named {name!r}", provider=self.name,
+                           hint="list jobs with `unifiedml jobs list`")
+        job = self._job_from_file(data)
+        board = read_json(Path(data.get("output_dir") or "") / "leaderboard.json") or {}
+        objective = str(board.get("objective") or "")
+        leaderboard = [
+            Candidate(name=c["name"], objective_metric=objective, objective_value=c.get("objective_value"),
+                      metrics=dict(c.get("metrics") or {}), extra={"hyperparameters": c.get("hyperparameters"),
+                                                                    "seconds": c.get("seconds")})
+            for c in board.get("candidates") or []
+        ]
+        fields = {f.name: getattr(job, f.name) for f in dataclasses.fields(job)
+                  if f.init and f.name not in ("kind",)}
+        return AutoMLJob(**fields, leaderboard=leaderboard)
 
     def _get_training_job(self, name: str) -> TrainingJob:
         data = read_json(self.layout.job_dir(name) / "job.json")
