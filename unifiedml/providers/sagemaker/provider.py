@@ -892,7 +892,8 @@ class SageMakerProvider(Provider):
         existing = self._describe_endpoint(name)
         if existing is not None and existing["EndpointStatus"] not in ("Failed", "Deleting"):
             if existing["EndpointConfigName"] == config_name:
-                self._set_scaling_plan(existing["EndpointArn"], plan)
+                if plan is not None:  # a new plan is taken; removing one is update_endpoint's job
+                    self._set_scaling_plan(existing["EndpointArn"], plan)
                 return self._get_endpoint(name)
             raise AlreadyExists(
                 f"endpoint {name!r} already exists with another model or configuration",
@@ -937,9 +938,10 @@ class SageMakerProvider(Provider):
         tags.pop(scaling.PLAN_TAG, None)
         self._ensure_model(model, variant["InstanceType"])
         config_name = self._ensure_config(name, variant, capture, tags)
-        if new_plan or variant["InstanceType"] != old_variant.get("InstanceType"):
-            # SageMaker refuses to change the instance type of a registered variant (and a plan that is
-            # dropped must go): deregister now; the next wait registers the plan again
+        if (new_plan and plan is None) or variant["InstanceType"] != old_variant.get("InstanceType"):
+            # A dropped plan must go, and SageMaker refuses to change the instance type of a registered
+            # variant: deregister now; the next wait registers a kept plan again. (A changed plan is
+            # simply registered over the old one by that wait: both calls upsert.)
             if scaling.describe(self.autoscaling, name, VARIANT) is not None:
                 scaling.remove(self.autoscaling, name, VARIANT)
         if new_plan:
