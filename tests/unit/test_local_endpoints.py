@@ -163,3 +163,36 @@ def test_two_endpoints_cannot_share_an_explicit_port(models: list[str]) -> None:
     finally:
         client.delete_endpoint("port-a")
         client.delete_endpoint("port-b")
+
+
+def test_a_sized_endpoint_is_pinned_to_its_cores_and_costed_for_them(models: list[str]) -> None:
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to tell a pinned server from an unpinned one")
+    client = Client("local")
+    model = client.provider.import_model(models[0], name="m-sized")
+    ep = client.deploy(model, {"name": "sized", "resources": {"size": "cpu-small"}}).wait(timeout=120,
+                                                                                        progress=False)
+    try:
+        assert ep.resources["cores"] == 1
+        (pid,) = ep.extra["pids"]
+        cores = os.sched_getaffinity(pid)
+        assert len(cores) == 1
+        assert _post(ep.url, "m-sized") == 200
+        up = [e for e in client.state.events(kind="endpoint", name="sized") if e.event == "endpoint_up"]
+        assert up[-1].attrs["cores"] == 1
+        # an update that keeps the size keeps the cores
+        other = client.provider.import_model(models[1], name="m-sized-2")
+        updated = client.update_endpoint("sized", other)
+        (new_pid,) = updated.extra["pids"]
+        assert os.sched_getaffinity(new_pid) == cores
+        assert updated.resources["cores"] == 1
+    finally:
+        client.delete_endpoint("sized")
+    unsized = client.deploy(model, {"name": "unsized"}).wait(timeout=120, progress=False)
+    try:
+        assert unsized.resources["cores"] == len(os.sched_getaffinity(0))
+    finally:
+        client.delete_endpoint("unsized")
+

@@ -49,7 +49,7 @@ from unifiedml.errors import (
 from unifiedml.providers.base import Capability, Provider, ProviderSettings
 from unifiedml.providers.local.layout import Layout, find_savedmodel, read_json, write_json_atomic
 from unifiedml.resources import AutoMLJob, Candidate, Endpoint, Model, Prediction, Status, TrainingJob
-from unifiedml.specs import AutoMLSpec, DeploymentSpec, TrainingSpec, validate_spec
+from unifiedml.specs import AutoMLSpec, DeploymentSpec, Resources, TrainingSpec, validate_spec
 from unifiedml.state import config_hash
 
 logger = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ class LocalProvider(Provider):
                 (cdir / path.name).symlink_to(path)
                 channel_dirs[channel] = str(cdir)
 
-        cpus = self._cpus_for(spec)
+        cpus = self._cpus_for(spec.resources)
         gpus = _gpu_count() if (spec.resources.wants_gpu or spec.resources.size is None) else 0
         notices = []
         if spec.resources.wants_gpu and gpus == 0:
@@ -361,13 +361,14 @@ class LocalProvider(Provider):
         logger.info("started local training job %s (supervisor pid %d)", name, proc.pid)
         return self._get_training_job(name)
 
-    def _cpus_for(self, spec: TrainingSpec) -> list[int] | None:
+    def _cpus_for(self, resources: Resources) -> list[int] | None:
+        """The cores a job or endpoint of this size is pinned to (None: unpinned, every core)."""
         available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         if available is None:
             return None
         if self.settings.max_cores:
             available = available[: self.settings.max_cores]
-        want = _SIZE_CORES.get(spec.resources.size or "")
+        want = _SIZE_CORES.get(resources.size or "")
         if want is None:
             return available
         # The least-used cores first (ties: lowest number), so two small jobs do not share core 0.
@@ -375,13 +376,23 @@ class LocalProvider(Provider):
         ranked = sorted(available, key=lambda core: (used.get(core, 0), core))
         return sorted(ranked[: min(want, len(ranked))])
 
+    def _endpoint_cpus(self, resources: Resources) -> list[int] | None:
+        """The cores a sized endpoint's servers are pinned to, like a job of that size; None without a size
+        (the servers may use every core, as before sizes applied to endpoints)."""
+        return self._cpus_for(resources) if resources.size in _SIZE_CORES else None
+
     def _cores_in_use(self) -> dict[int, int]:
-        """How many pending or running jobs (of any project in this home) are pinned to each core."""
+        """How many pending or running jobs and live sized endpoints (any project in this home) use each core."""
         counts: dict[int, int] = {}
         root = self.layout.jobs_root()
         for path in root.glob("*/job.json") if root.exists() else []:
             data = read_json(path) or {}
             if data.get("status") in ("pending", "running") and not data.get("deleted"):
+                for core in data.get("cpus") or []:
+                    counts[core] = counts.get(core, 0) + 1
+        for path in self.layout.endpoints_root().glob("*/endpoint.json"):
+            data = read_json(path) or {}
+            if any(_pid_alive(w.get("pid")) for w in data.get("workers") or []):
                 for core in data.get("cpus") or []:
                     counts[core] = counts.get(core, 0) + 1
         return counts
@@ -695,7 +706,9 @@ class LocalProvider(Provider):
         port = spec.port or _free_port(spec.host)
         if spec.port:
             self._check_port_free_of_endpoints(spec.port, name)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cpus = self._endpoint_cpus(spec.resources)
+        cores = len(cpus) if cpus else (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         gpus = _gpu_count()
         base = {
             "name": name,
@@ -714,6 +727,7 @@ class LocalProvider(Provider):
             "auth": bool(token),
             "capture": spec.capture.enabled,
             "cores": cores,
+            "cpus": cpus or [],
             "gpus": gpus,
             "workers": [],
         }
@@ -721,7 +735,7 @@ class LocalProvider(Provider):
         # that names them (and _server_pids finds any started before their pid was written).
         write_json_atomic(ep_file, base)
         workers = self._start_workers(name, model.name, model_path, spec, port=port, generation=1,
-                                      replicas=replicas, token=token)
+                                      replicas=replicas, token=token, cpus=cpus)
         base["workers"] = workers
         write_json_atomic(ep_file, base)
         if token:
@@ -760,8 +774,10 @@ class LocalProvider(Provider):
         replicas: int,
         token: str | None,
         aliases: tuple[str, ...] = (),
+        cpus: list[int] | None = None,
     ) -> list[dict[str, Any]]:
-        """Start ``replicas`` server processes sharing ``port``; returns their records. Does not wait."""
+        """Start ``replicas`` server processes sharing ``port`` (pinned to ``cpus`` when given); returns their
+        records. Does not wait."""
         ep_dir = self.layout.endpoint_dir(name)
         options = spec.options_for("local")
         workers = []
@@ -786,6 +802,7 @@ class LocalProvider(Provider):
                 # The endpoint's name is a stable address across model updates.
                 "aliases": sorted({name, *aliases} - {model_name}),
                 "ready_file": str(ep_dir / f"ready-{tag}.json"),
+                "cpus": cpus or [],
             }
             config_path = ep_dir / f"server-{tag}.json"
             write_json_atomic(config_path, server_cfg)
@@ -894,11 +911,13 @@ class LocalProvider(Provider):
             raise ConfigError("this endpoint requires a token: pass the same auth_token to keep it",
                               field="auth_token")
         spec = spec.model_copy(update={"host": data.get("host", spec.host)})
+        same_size = spec.resources.size == ((data.get("spec") or {}).get("resources") or {}).get("size")
+        cpus = list(data.get("cpus") or []) if same_size else self._endpoint_cpus(spec.resources)
         data["updating_to"] = model.name
         write_json_atomic(ep_file, data)
         new_workers = self._start_workers(name, model.name, model_path, spec, port=int(data["port"]),
                                           generation=generation, replicas=replicas, token=token,
-                                          aliases=(str(data.get("model")),))
+                                          aliases=(str(data.get("model")),), cpus=cpus)
         deadline = time.monotonic() + self.settings.ready_timeout
         status, _, reason = self._workers_status(new_workers)
         while status is Status.CREATING and time.monotonic() < deadline:
@@ -921,6 +940,8 @@ class LocalProvider(Provider):
             workers=new_workers,
             generation=generation,
             replicas=replicas,
+            cpus=cpus or [],
+            cores=len(cpus) if cpus else data.get("cores"),
             spec_hash=config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"})),
             spec=spec.model_dump(mode="json", exclude={"auth_token"}),
         )
