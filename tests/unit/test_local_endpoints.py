@@ -188,6 +188,11 @@ def test_a_sized_endpoint_is_pinned_to_its_cores_and_costed_for_them(models: lis
         (new_pid,) = updated.extra["pids"]
         assert os.sched_getaffinity(new_pid) == cores
         assert updated.resources["cores"] == 1
+        # a new size moves it, and cost sees the change as one interval ending and another starting
+        bigger = client.update_endpoint("sized", model, {"name": "sized", "resources": {"size": "cpu-medium"}})
+        assert bigger.resources["cores"] == 2
+        events = [(e.event, e.attrs.get("cores")) for e in client.state.events(kind="endpoint", name="sized")]
+        assert events[-2:] == [("endpoint_down", 1), ("endpoint_up", 2)]
     finally:
         client.delete_endpoint("sized")
     unsized = client.deploy(model, {"name": "unsized"}).wait(timeout=120, progress=False)

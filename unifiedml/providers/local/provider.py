@@ -182,6 +182,11 @@ def _visible_device_count(visible: str) -> int:
     return count
 
 
+def _all_cores() -> int:
+    """The cores this process may run on (what an unpinned server may use)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 #: The training module an AutoML job runs (a job of this module is an AutoML job).
 SEARCH_MODULE = "unifiedml.trainers.search"
 
@@ -707,8 +712,7 @@ class LocalProvider(Provider):
         if spec.port:
             self._check_port_free_of_endpoints(spec.port, name)
         cpus = self._endpoint_cpus(spec.resources)
-        cores = len(cpus) if cpus else (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        cores = len(cpus) if cpus else _all_cores()
         gpus = _gpu_count()
         base = {
             "name": name,
@@ -934,6 +938,7 @@ class LocalProvider(Provider):
                 logs_tail=_file_tail(self.layout.endpoint_dir(name) / "server.log"),
             )
         old_pids = {w["pid"] for w in data.get("workers", [])}
+        before = {"cores": data.get("cores"), "gpus": data.get("gpus"), "replicas": data.get("replicas", 1)}
         data.update(
             model=model.name,
             model_dir=model_path,
@@ -941,12 +946,18 @@ class LocalProvider(Provider):
             generation=generation,
             replicas=replicas,
             cpus=cpus or [],
-            cores=len(cpus) if cpus else data.get("cores"),
+            cores=len(cpus) if cpus else _all_cores(),
             spec_hash=config_hash(spec.model_dump(mode="json", exclude={"auth_token", "name"})),
             spec=spec.model_dump(mode="json", exclude={"auth_token"}),
         )
         data.pop("updating_to", None)
         write_json_atomic(ep_file, data)
+        after = {"cores": data.get("cores"), "gpus": data.get("gpus"), "replicas": data.get("replicas", 1)}
+        if after != before:  # cost counts resources over time: close the old interval, open the new one
+            self.state.add_event(provider=self.name, kind="endpoint", name=name, event="endpoint_down",
+                                 attrs={**before, "reason": "update"})
+            self.state.add_event(provider=self.name, kind="endpoint", name=name, event="endpoint_up",
+                                 attrs={**after, "instance_type": None, "model": model.name})
         self._stop_pids(old_pids)  # graceful: they finish in-flight requests first
         if token:
             self._tokens[name] = token
