@@ -39,6 +39,8 @@ _CALLS: dict[Capability, Callable[[Client], Any]] = {
     Capability.TRAINING_LOGS: lambda c: list(c.logs("some-job")),
     Capability.STOP_TRAINING: lambda c: c.provider.stop_training_job("some-job"),
     Capability.AUTOSCALING: lambda c: c.deploy("some-model", DeploymentSpec(min_replicas=1, max_replicas=3)),
+    Capability.TRAFFIC_SPLIT: lambda c: c.update_endpoint(
+        "some-endpoint", "some-model", DeploymentSpec(name="some-endpoint", traffic={"a": 90, "some-model": 10})),
 }
 
 #: Rows the quickstart's penguin model answers, and rows it must refuse (for the runs that serve it for real).

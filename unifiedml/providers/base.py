@@ -64,12 +64,19 @@ class Capability(StrEnum):
     BILLED_COST = "billed_cost"
     #: Replicas between ``min_replicas`` and ``max_replicas``, added and removed with the load.
     AUTOSCALING = "autoscaling"
+    #: One endpoint serving several models, ``DeploymentSpec.traffic`` sharing requests between them.
+    TRAFFIC_SPLIT = "traffic_split"
 
 
 class ProviderSettings(BaseModel):
     """Base of each provider's settings: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _splits(spec: DeploymentSpec) -> bool:
+    """Whether a deployment shares traffic between more than one model."""
+    return spec.traffic is not None and sum(1 for share in spec.traffic.values() if share > 0) > 1
 
 
 def _autoscales(spec: DeploymentSpec) -> bool:
@@ -303,6 +310,8 @@ class Provider(ABC):
             self.require(Capability.CAPTURE)
         if _autoscales(spec):
             self.require(Capability.AUTOSCALING)
+        if _splits(spec):
+            self.require(Capability.TRAFFIC_SPLIT)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         name = spec.name or _endpoint_name(model_handle.name)
         tags = {**spec.tags, **self.standard_tags("endpoint", name)}
@@ -326,6 +335,8 @@ class Provider(ABC):
         self.require(Capability.UPDATE_ENDPOINT)
         if _autoscales(spec):
             self.require(Capability.AUTOSCALING)
+        if _splits(spec):
+            self.require(Capability.TRAFFIC_SPLIT)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         with self._journaled(kind="endpoint", name=name, action="update", spec=spec):
             endpoint = self._update_endpoint(name, model_handle, spec)

@@ -85,16 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     from unifiedml.trainers import tabular
 
     hp = runtime.hyperparameters(argv=argv)
-    target = hp.get("target")
-    if not target:
-        logger.error("the hyperparameter 'target' is required (the column to predict)")
+    loaded = tabular.load_for_job(hp)
+    if loaded is None:
         return 2
-    try:
-        table = tabular.load_table(runtime.data_dir("train"))
-        schema = tabular.infer_schema(table, str(target), hp.get("task"))
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        logger.error("%s", exc)
-        return 2
+    table, schema = loaded
     objective = str(hp.get("objective") or DEFAULT_OBJECTIVE[schema.task])
     if objective not in OBJECTIVES[schema.task]:
         logger.error("%r is not a local %s objective: one of %s", objective, schema.task,

@@ -261,20 +261,32 @@ def export(model: Any, schema: TableSchema, *, model_dir: str, metrics: dict[str
     )
 
 
+def load_for_job(hp: dict[str, Any]) -> tuple[Any, TableSchema] | None:
+    """The ``train`` channel's table and its schema for the ``target``/``task`` hyperparameters.
+
+    None (after logging why) when the target is missing or the data cannot be
+    read: the job then exits with code 2.
+    """
+    target = hp.get("target")
+    if not target:
+        logger.error("the hyperparameter 'target' is required (the column to predict)")
+        return None
+    try:
+        table = load_table(runtime.data_dir("train"))
+        return table, infer_schema(table, str(target), hp.get("task"))
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        logger.error("%s", exc)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the contract's locations, train, export, write metrics. Returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     hp = runtime.hyperparameters(argv=argv)
-    target = hp.get("target")
-    if not target:
-        logger.error("the hyperparameter 'target' is required (the column to predict)")
+    loaded = load_for_job(hp)
+    if loaded is None:
         return 2
-    try:
-        table = load_table(runtime.data_dir("train"))
-        schema = infer_schema(table, str(target), hp.get("task"))
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        logger.error("%s", exc)
-        return 2
+    table, schema = loaded
     logger.info(
         "training a %s model on %d rows: %d numeric, %d categorical features",
         schema.task,

@@ -217,6 +217,8 @@ class LocalProvider(Provider):
         "GPU-hour rates",
         Capability.AUTOSCALING: "a local endpoint runs a fixed number of server processes (min_replicas); nothing "
         "adds or removes them under load: set max_replicas equal to min_replicas (or leave it out) for local",
+        Capability.TRAFFIC_SPLIT: "a local endpoint serves one model; update_endpoint switches it blue/green "
+        "(for a canary, run the new model on a second local endpoint, or use Vertex AI)",
     }
     poll_backoff = Backoff(initial=0.2, factor=1.5, cap=2.0)
 

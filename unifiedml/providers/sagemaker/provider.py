@@ -177,7 +177,10 @@ class SageMakerProvider(Provider):
             Capability.AUTOSCALING,
         }
     )
-    UNSUPPORTED: ClassVar[dict[Capability, str]] = {}
+    UNSUPPORTED: ClassVar[dict[Capability, str]] = {
+        Capability.TRAFFIC_SPLIT: "unifiedml gives a SageMaker endpoint one production variant; weighted "
+        "variants are not mapped yet (update_endpoint switches blue/green)",
+    }
 
     settings: SageMakerSettings
 

@@ -145,6 +145,7 @@ class VertexProvider(TrainingMixin, AutoMLMixin, EndpointsMixin, Provider):
             Capability.NATIVE_MONITOR,
             Capability.BILLED_COST,
             Capability.AUTOSCALING,
+            Capability.TRAFFIC_SPLIT,
         }
     )
     UNSUPPORTED: ClassVar[dict[Capability, str]] = {}
