@@ -54,6 +54,18 @@ def test_undefined_model_reference_is_an_error_before_anything_runs() -> None:
     assert err.hint == "did you mean 'penguins'?"
 
 
+def test_an_endpoint_asking_for_an_unsupported_capability_fails_at_its_line() -> None:
+    autoscaling = BASE.replace("replicas: 1", "autoscaling: {min_replicas: 1, max_replicas: 3}")
+    err = _err(autoscaling)
+    assert str(err).startswith("unifiedml.yaml:8: endpoints.web.autoscaling: endpoint 'web' asks local for")
+    assert "fixed number of server processes" in (err.hint or "")
+    err = _err(BASE + "    traffic: {penguins: 90, other: 10}\n")
+    assert "endpoints.web.traffic" in str(err) and "traffic_split" in str(err)
+    # the same request to a provider that autoscales is fine
+    config = parse_config(autoscaling + "    provider: vertex\n")
+    assert config.endpoints["web"].autoscaling is not None
+
+
 def test_undefined_endpoint_in_a_monitor() -> None:
     err = _err(BASE + "monitors:\n  drift:\n    endpoint: webb\n    reference: ref.csv\n")
     assert "monitors.drift.endpoint" in str(err)

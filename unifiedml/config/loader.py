@@ -236,6 +236,33 @@ def _check_references(config: ProjectConfig, source: str, lines: Mapping[tuple[A
                 field=f"{_where(source, _line_for(lines, path))}: {'.'.join(path)}",
                 hint=_suggest(provider, valid) or "valid providers: " + ", ".join(valid),
             )
+    _check_capabilities(config, source, lines)
+
+
+def _check_capabilities(config: ProjectConfig, source: str, lines: Mapping[tuple[Any, ...], int]) -> None:
+    """An endpoint that asks its provider for what it declares unsupported fails here, naming the line.
+
+    Autoscaling (``autoscaling.max_replicas`` above ``min_replicas``) and a
+    traffic split between models; the provider's own reason is the hint. Only
+    the provider classes are loaded (no vendor SDK).
+    """
+    from unifiedml.providers.base import Capability
+    from unifiedml.providers.registry import load
+
+    for name, ep in config.endpoints.items():
+        cls = load(config.endpoint_provider(name))
+        wanted = []
+        if ep.autoscaling and ep.autoscaling.max_replicas > max(ep.autoscaling.min_replicas, 1):
+            wanted.append((Capability.AUTOSCALING, "autoscaling"))
+        if ep.traffic and sum(1 for share in ep.traffic.values() if share > 0) > 1:
+            wanted.append((Capability.TRAFFIC_SPLIT, "traffic"))
+        for capability, key in wanted:
+            if capability not in cls.capabilities:
+                raise ConfigError(
+                    f"endpoint {name!r} asks {cls.name} for {capability.value}, which it does not support",
+                    field=f"{_where(source, _line_for(lines, ('endpoints', name, key)))}: endpoints.{name}.{key}",
+                    hint=cls.UNSUPPORTED.get(capability),
+                )
 
 
 def load_config(
