@@ -246,17 +246,15 @@ def _check_capabilities(config: ProjectConfig, source: str, lines: Mapping[tuple
     traffic split between models; the provider's own reason is the hint. Only
     the provider classes are loaded (no vendor SDK).
     """
-    from unifiedml.providers.base import Capability
+    from unifiedml.providers.base import Capability, serving_needs
     from unifiedml.providers.registry import load
+    from unifiedml.specs import DeploymentSpec
 
+    keys = {Capability.AUTOSCALING: "autoscaling", Capability.TRAFFIC_SPLIT: "traffic"}
     for name, ep in config.endpoints.items():
         cls = load(config.endpoint_provider(name))
-        wanted = []
-        if ep.autoscaling and ep.autoscaling.max_replicas > max(ep.autoscaling.min_replicas, 1):
-            wanted.append((Capability.AUTOSCALING, "autoscaling"))
-        if ep.traffic and sum(1 for share in ep.traffic.values() if share > 0) > 1:
-            wanted.append((Capability.TRAFFIC_SPLIT, "traffic"))
-        for capability, key in wanted:
+        for capability in serving_needs(DeploymentSpec.model_validate(ep.deployment_spec(name))):
+            key = keys[capability]
             if capability not in cls.capabilities:
                 raise ConfigError(
                     f"endpoint {name!r} asks {cls.name} for {capability.value}, which it does not support",

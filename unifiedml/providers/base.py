@@ -74,14 +74,15 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _splits(spec: DeploymentSpec) -> bool:
-    """Whether a deployment shares traffic between more than one model."""
-    return spec.traffic is not None and sum(1 for share in spec.traffic.values() if share > 0) > 1
-
-
-def _autoscales(spec: DeploymentSpec) -> bool:
-    """Whether a deployment asks for a varying replica count (``max_replicas`` above ``min_replicas``)."""
-    return spec.max_replicas is not None and spec.max_replicas > max(spec.min_replicas, 1)
+def serving_needs(spec: DeploymentSpec) -> list[Capability]:
+    """The optional serving capabilities a deployment asks for: a varying replica count (``max_replicas``
+    above ``min_replicas``) and a traffic split between more than one model."""
+    needs = []
+    if spec.max_replicas is not None and spec.max_replicas > max(spec.min_replicas, 1):
+        needs.append(Capability.AUTOSCALING)
+    if spec.traffic is not None and sum(1 for share in spec.traffic.values() if share > 0) > 1:
+        needs.append(Capability.TRAFFIC_SPLIT)
+    return needs
 
 
 class Provider(ABC):
@@ -308,10 +309,8 @@ class Provider(ABC):
             self.require(Capability.GPU)
         if spec.capture.enabled:
             self.require(Capability.CAPTURE)
-        if _autoscales(spec):
-            self.require(Capability.AUTOSCALING)
-        if _splits(spec):
-            self.require(Capability.TRAFFIC_SPLIT)
+        for capability in serving_needs(spec):
+            self.require(capability)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         name = spec.name or _endpoint_name(model_handle.name)
         tags = {**spec.tags, **self.standard_tags("endpoint", name)}
@@ -333,10 +332,8 @@ class Provider(ABC):
         """Switch an endpoint to another model without downtime (blue/green). Returns the updated handle."""
         spec = validate_spec(DeploymentSpec, spec or {"name": name})
         self.require(Capability.UPDATE_ENDPOINT)
-        if _autoscales(spec):
-            self.require(Capability.AUTOSCALING)
-        if _splits(spec):
-            self.require(Capability.TRAFFIC_SPLIT)
+        for capability in serving_needs(spec):
+            self.require(capability)
         model_handle = self.get_model(model) if isinstance(model, str) else model
         with self._journaled(kind="endpoint", name=name, action="update", spec=spec):
             endpoint = self._update_endpoint(name, model_handle, spec)
