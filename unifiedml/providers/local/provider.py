@@ -536,7 +536,8 @@ class LocalProvider(Provider):
             raise NotFound(f"no local AutoML job named {name!r}", provider=self.name,
                            hint="list jobs with `unifiedml jobs list`")
         job = self._job_from_file(data)
-        board = read_json(Path(data.get("output_dir") or "") / "leaderboard.json") or {}
+        output_dir = data.get("output_dir")
+        board = (read_json(Path(output_dir) / "leaderboard.json") if output_dir else None) or {}
         objective = str(board.get("objective") or "")
         leaderboard = [
             Candidate(name=c["name"], objective_metric=objective, objective_value=c.get("objective_value"),
