@@ -89,6 +89,7 @@ class _Resolved:
 
     summary: Summary
     marked: np.ndarray
+    psi: np.ndarray  # the reference's PSI rank bins (part of ``marked``)
     current: np.ndarray | None = None
     reference: np.ndarray | None = None
 
@@ -101,7 +102,7 @@ def _current_psi_counts(acc: NumericAccumulator, res: _Resolved) -> np.ndarray:
     before = res.summary.cur_before
     if res.current is not None:
         # the minimum and the edges are reference order statistics, so they lie in the PSI rank bins
-        current = np.sort(grid.select(res.current, sk.psi_marked()))
+        current = np.sort(grid.select(res.current, res.psi))
         below = counts_le(grid, before, current, points[:1], strict=True)[0]
         le = counts_le(grid, before, current, points[1:])
     else:
@@ -194,9 +195,9 @@ def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator
         sk = acc.sketch
         summary = summarize(sk.grid, BinCounts(np.asarray(sk.counts), np.asarray(sk.rest)),
                             acc.bin_counts_on_grid())
-        marked = summary.ks_bins | summary.mixed
-        marked |= sk.psi_marked()
-        return _Resolved(summary, marked, acc.values_in(marked))
+        psi = sk.psi_marked()
+        marked = summary.ks_bins | summary.mixed | psi
+        return _Resolved(summary, marked, psi, acc.values_in(marked))
 
     todo = [a for a in numeric if a.n and a.sketch.n]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -215,7 +216,7 @@ def _resolve(sketch: ReferenceSketch, src: Any, numeric: list[NumericAccumulator
         column = sketch.columns[name]
         if isinstance(column, NumericSketch) and column.psi_edges is None:
             # the marked bins include the PSI rank bins: no read of its own
-            column.settle_psi(np.sort(column.grid.select(values, column.psi_marked())))
+            column.settle_psi(np.sort(column.grid.select(values, out[name].psi)))
     return out
 
 

@@ -30,6 +30,7 @@ Where a bin is resolved exactly (:func:`refine`):
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -319,16 +320,22 @@ class SubGrid:
         cid = self.grid.ids_from(t, work=np.empty_like(t), out=np.empty(len(t), dtype=np.intp))
         scaled = (t - cid) * self.sub
         part = np.clip(np.floor(scaled), 0, self.sub - 1)
-        first = np.full(self.grid.size, -1, dtype=np.intp)  # first sub-bin id of each split bin (a lookup, no search)
-        first[self.bins] = 1 + np.arange(len(self.bins)) * self.sub
-        first[0], first[-1] = 0, self.nbins + 1
-        start = first[cid]
+        start = self._first[cid]
         ids = np.where(start > 0, start + part.astype(np.intp), start)
         ids[cid == self.grid.nbins + 1] = self.nbins + 1
         return ids, scaled - part
 
     def ids(self, x: np.ndarray) -> np.ndarray:
         return self.locate(x)[0]
+
+    @functools.cached_property
+    def _first(self) -> np.ndarray:
+        """Per grid bin: its first sub-bin id (-1: not split; the end bins map to themselves). Built once:
+        every :meth:`locate` looks ids up here instead of searching ``bins``."""
+        first = np.full(self.grid.size, -1, dtype=np.intp)
+        first[self.bins] = 1 + np.arange(len(self.bins)) * self.sub
+        first[0], first[-1] = 0, self.nbins + 1
+        return first
 
     def _split(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grid bin and sub-bin index of sub-bin ids (end-bin ids map to anything: callers replace them)."""
