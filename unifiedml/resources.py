@@ -276,7 +276,7 @@ class Endpoint(Handle):
                 provider=self.provider,
                 logs_tail=self.extra.get("logs_tail"),
             )
-        self._provider().settle_endpoint(self.name)  # e.g. autoscaling, which needs a serving variant
+        self._provider().settle_endpoint(self)  # e.g. autoscaling, which needs a serving variant
         return self
 
     def predict(self, instances: list[Any] | dict[str, list[Any]]) -> Prediction:

@@ -133,8 +133,7 @@ def automl(
         client = make_client(provider)
         job = client.automl(spec)
         if not detach:
-            job.wait(timeout=timeout, progress=output is OutputFormat.table)
-            job = client.provider.get_automl_job(job.name)
+            job.wait(timeout=timeout, progress=output is OutputFormat.table)  # refreshes the leaderboard too
     except typer.Exit:
         raise
     except Exception as exc:

@@ -351,16 +351,17 @@ class Provider(ABC):
             )
         return endpoint
 
-    def settle_endpoint(self, name: str) -> None:
+    def settle_endpoint(self, endpoint: Endpoint) -> None:
         """Finish what can only be done once an endpoint serves (SageMaker: register its autoscaling).
 
-        Called by :meth:`Endpoint.wait` when the endpoint is in service;
-        idempotent and cheap when there is nothing to do. Blocking.
+        Called by :meth:`Endpoint.wait` with the handle it has just refreshed
+        (so nothing is described again); idempotent and cheap when there is
+        nothing to do. Blocking.
         """
         self.require(Capability.DEPLOY)
-        self._settle_endpoint(name)
+        self._settle_endpoint(endpoint)
 
-    def _settle_endpoint(self, name: str) -> None:  # noqa: B027 - a hook most providers leave empty
+    def _settle_endpoint(self, endpoint: Endpoint) -> None:  # noqa: B027 - a hook most providers leave empty
         """Provider hook for :meth:`settle_endpoint` (default: nothing to do)."""
 
     def get_endpoint(self, name: str) -> Endpoint:

@@ -896,7 +896,8 @@ class SageMakerProvider(Provider):
         if existing is not None and existing["EndpointStatus"] not in ("Failed", "Deleting"):
             if existing["EndpointConfigName"] == config_name:
                 if plan is not None:  # a new plan is taken; removing one is update_endpoint's job
-                    self._set_scaling_plan(existing["EndpointArn"], plan)
+                    arn = existing["EndpointArn"]
+                    self._set_scaling_plan(arn, plan, self._native_tags(arn).get(scaling.PLAN_TAG))
                 return self._get_endpoint(name)
             raise AlreadyExists(
                 f"endpoint {name!r} already exists with another model or configuration",
@@ -938,7 +939,7 @@ class SageMakerProvider(Provider):
         new_plan = "max_replicas" in spec.model_fields_set or bool(spec.options_for(self.name))
         plan = scaling.plan_from(spec) if new_plan else None
         tags = self._native_tags(existing["EndpointArn"])
-        tags.pop(scaling.PLAN_TAG, None)
+        current_plan = tags.pop(scaling.PLAN_TAG, None)
         self._ensure_model(model, variant["InstanceType"])
         config_name = self._ensure_config(name, variant, capture, tags)
         if (new_plan and plan is None) or variant["InstanceType"] != old_variant.get("InstanceType"):
@@ -948,7 +949,7 @@ class SageMakerProvider(Provider):
             if scaling.describe(self.autoscaling, name, VARIANT) is not None:
                 scaling.remove(self.autoscaling, name, VARIANT)
         if new_plan:
-            self._set_scaling_plan(existing["EndpointArn"], plan)
+            self._set_scaling_plan(existing["EndpointArn"], plan, current_plan)
         if existing["EndpointConfigName"] != config_name:
             call(
                 lambda: self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name),
@@ -958,9 +959,9 @@ class SageMakerProvider(Provider):
             self._endpoint_event(name, "endpoint_up", variant, model=model.name)
         return self._get_endpoint(name)
 
-    def _set_scaling_plan(self, arn: str, plan: scaling.ScalingPlan | None) -> None:
-        """Write (or, for None, remove) the endpoint's scaling-plan tag; nothing when it already says so."""
-        current = self._native_tags(arn).get(scaling.PLAN_TAG)
+    def _set_scaling_plan(self, arn: str, plan: scaling.ScalingPlan | None, current: str | None) -> None:
+        """Write (or, for None, remove) the endpoint's scaling-plan tag; nothing when ``current`` (the tag's
+        value now, read by the caller) already says so."""
         wanted = plan.to_tag() if plan else None
         if current == wanted:
             return
@@ -970,13 +971,10 @@ class SageMakerProvider(Provider):
             call(lambda: self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": scaling.PLAN_TAG, "Value": wanted}]),
                  what=f"tag {arn}")
 
-    def _settle_endpoint(self, name: str) -> None:
-        """Register the endpoint's autoscaling once it serves (from its plan tag). Idempotent."""
-        desc = self._describe_endpoint(name)
-        if desc is None or desc["EndpointStatus"] != "InService":
-            return
-        value = self._native_tags(desc["EndpointArn"]).get(scaling.PLAN_TAG)
-        if value is None:
+    def _settle_endpoint(self, endpoint: Endpoint) -> None:
+        """Register the endpoint's autoscaling once it serves (from its plan tag, on the handle). Idempotent."""
+        name, value = endpoint.name, endpoint.extra.get("autoscaling")
+        if endpoint.status is not Status.IN_SERVICE or value is None:
             return
         plan = scaling.ScalingPlan.from_tag(value)
         if plan is None:
