@@ -95,10 +95,7 @@ def _deviance(x: np.ndarray, mean: np.ndarray, diff: float) -> np.ndarray:
             if largest**j < 1e-18:  # the next term is below the last place of every element
                 break
         out[a:b] = series
-        far = np.ones(len(x), dtype=bool)
-        far[a:b] = False
-    else:
-        far = np.ones(len(x), dtype=bool)
+    far = ~near
     xf, mf = x[far], mean[far]
     out[far] = xf * np.log(xf / mf) + mf - xf
     return out
